@@ -1,0 +1,285 @@
+"""`HebbianLayer`: what every layer with a plastic kernel shares.
+
+The mechanism, on every backend: the kernel is a non-trainable variable,
+updated with `variable.assign()` inside `call(..., training=True)`, exactly as
+`BatchNormalization` updates its moving statistics; Keras' `fit()` collects
+such assigns on JAX (stateless call), TensorFlow (stateful ops) and PyTorch
+(in-place copy).
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hebbian import rules as rules_module
+from keras_hebbian.rules.base import check_non_negative
+
+# A model made only of Hebbian layers has no trainable weights by design; Keras
+# warns about it on every `fit()`. That warning says nothing useful here.
+warnings.filterwarnings(
+    "ignore", message="The model does not have any trainable weights."
+)
+
+CONNECTIVITY_MODES = ("all", "random", "zero")
+
+
+def check_learning_rate(learning_rate):
+    """Return a float or a `LearningRateSchedule`; raise on anything else."""
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return learning_rate
+    if isinstance(learning_rate, dict):
+        return keras.optimizers.schedules.deserialize(learning_rate)
+    return check_non_negative("learning_rate", learning_rate)
+
+
+def connectivity_mask(connectivity, connectivity_prob, shape, seed):
+    """Return the fixed float32 mask of a layer's kernel, or `None`.
+
+    Args:
+        connectivity: `"all"`, `"zero"`, `"random"` or a boolean array of
+            `shape`.
+        connectivity_prob: probability that a connection exists, for
+            `"random"`.
+        shape: the kernel's shape.
+        seed: int or `None`; the random mask is drawn with NumPy from it, so
+            the same seed gives the same mask on every backend.
+    """
+    if isinstance(connectivity, str):
+        if connectivity == "random":
+            rng = np.random.default_rng(seed)
+            return (rng.random(shape) < connectivity_prob).astype("float32")
+        return None
+    mask = np.asarray(connectivity)
+    if mask.shape != tuple(shape):
+        raise ValueError(
+            f"`connectivity` mask must have shape {tuple(shape)} (the kernel's "
+            f"shape). Received a mask of shape {mask.shape}."
+        )
+    return mask.astype(bool).astype("float32")
+
+
+class HebbianLayer(keras.layers.Layer):
+    """Base class of the layers whose kernel learns by a local rule.
+
+    It owns what every such layer shares: the rule and its state variables,
+    the learning rate (a float or a Keras `LearningRateSchedule`, indexed by
+    the number of updates), the connectivity mask, the kernel constraint, the
+    gating of plasticity (`training=True` and `trainable`), the snapshot of the
+    kernel that the forward pass reads, and the assign. A subclass says how it
+    computes its output and which pre/post pair its rule sees, in
+    `respond(inputs, kernel)`.
+
+    Args:
+        rule: a `keras_hebbian.rules.Rule` or its name (`"oja"`, ...).
+        learning_rate: float >= 0 or a `keras.optimizers.schedules`
+            schedule, called with the number of updates made so far.
+        connectivity: `"all"` (dense), `"random"` (a fixed Bernoulli mask with
+            probability `connectivity_prob`, drawn once from `seed`), `"zero"`
+            (the kernel starts at zero) or a boolean array of the kernel's
+            shape. Masked weights stay exactly zero.
+        connectivity_prob: float in [0, 1], used by `"random"`.
+        kernel_initializer: initializer of the kernel.
+        kernel_constraint: optional `keras.constraints.Constraint` applied to
+            the kernel after every update (e.g. `UnitNorm(axis=0)`).
+        seed: int or `None`, seeds the kernel initializer and the random mask.
+    """
+
+    def __init__(
+        self,
+        rule="oja",
+        learning_rate=0.01,
+        connectivity="all",
+        connectivity_prob=0.5,
+        kernel_initializer="glorot_uniform",
+        kernel_constraint=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.rule = rules_module.get(rule)
+        self.learning_rate = check_learning_rate(learning_rate)
+        if isinstance(connectivity, str):
+            if connectivity not in CONNECTIVITY_MODES:
+                raise ValueError(
+                    f"`connectivity` must be one of {CONNECTIVITY_MODES} or a "
+                    f"boolean mask array. Received: connectivity={connectivity!r}"
+                )
+        else:
+            connectivity = np.asarray(connectivity).astype(bool)
+        self.connectivity = connectivity
+        prob = check_non_negative("connectivity_prob", connectivity_prob)
+        if prob > 1.0:
+            raise ValueError(
+                "`connectivity_prob` must be in [0, 1]. "
+                f"Received: connectivity_prob={connectivity_prob!r}"
+            )
+        self.connectivity_prob = prob
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self.kernel_initializer = self._seeded(
+            keras.initializers.get(
+                "zeros" if _is_mode(connectivity, "zero") else kernel_initializer
+            )
+        )
+        self._kernel_initializer_arg = kernel_initializer
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+
+    def _seeded(self, initializer):
+        if self.seed is not None and "seed" in initializer.get_config():
+            config = dict(initializer.get_config(), seed=self.seed)
+            return initializer.__class__.from_config(config)
+        return initializer
+
+    # -- building -----------------------------------------------------------
+
+    def add_plastic_kernel(self, shape, name="kernel"):
+        """Create the plastic kernel, its mask, the rule's state and the counter."""
+        shape = tuple(int(d) for d in shape)
+        mask = connectivity_mask(self.connectivity, self.connectivity_prob, shape, self.seed)
+        self.kernel = self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=self.kernel_initializer,
+            trainable=False,
+            autocast=False,
+            dtype="float32",
+            aggregation="mean",
+        )
+        self.connectivity_mask = None
+        if mask is not None:
+            self.connectivity_mask = self.add_weight(
+                name="connectivity_mask",
+                shape=shape,
+                initializer=keras.initializers.Constant(mask),
+                trainable=False,
+                autocast=False,
+                dtype="float32",
+                aggregation="only_first_replica",
+            )
+            self.kernel.assign(self.kernel * self.connectivity_mask)
+        self.rule_state = {}
+        for key, (state_shape, initializer) in self.rule.state_spec(shape).items():
+            self.rule_state[key] = self.add_weight(
+                name=f"rule_{key}",
+                shape=tuple(state_shape),
+                initializer=initializer,
+                trainable=False,
+                autocast=False,
+                dtype="float32",
+                aggregation="mean",
+            )
+        self.updates = self.add_weight(
+            name="updates",
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            autocast=False,
+            dtype="int32",
+            aggregation="only_first_replica",
+        )
+
+    # -- calling --------------------------------------------------------------
+
+    def plastic(self, training):
+        """Whether this call learns: training, and the layer is trainable."""
+        return bool(training) and self.trainable
+
+    def read_kernel(self, learning):
+        """The kernel value for the forward pass, in the compute dtype.
+
+        On PyTorch the assign is an in-place copy; if autograd saved the very
+        tensor the forward pass read (a trainable layer upstream needs it for
+        its gradient), the copy would break the backward pass. When the layer
+        learns, the forward pass therefore reads a snapshot.
+        """
+        kernel = self.kernel.value
+        if learning and keras.backend.backend() == "torch":
+            kernel = ops.copy(kernel)
+        return ops.cast(kernel, self.compute_dtype)
+
+    def current_learning_rate(self):
+        if isinstance(self.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return ops.cast(self.learning_rate(self.updates.value), "float32")
+        return self.learning_rate
+
+    def call(self, inputs, training=None):
+        learning = self.plastic(training)
+        outputs, pre, post = self.respond(inputs, self.read_kernel(learning))
+        if learning:
+            self.hebbian_update(pre, post)
+        # Keras' `fit()` and `evaluate()` on TensorFlow and PyTorch refuse a
+        # model that has no loss. A zero tied to the output lets
+        # `model.compile(); model.fit(x)` work for networks made only of
+        # Hebbian layers, and adds nothing to the loss (nor to any gradient)
+        # of a model compiled with one.
+        self.add_loss(ops.cast(ops.sum(ops.ravel(outputs)[:1]), "float32") * 0.0)
+        return outputs
+
+    def respond(self, inputs, kernel):
+        """Compute the layer's outputs and the pair its rule learns from.
+
+        Args:
+            inputs: the layer's inputs.
+            kernel: the kernel's value, in the compute dtype.
+
+        Returns:
+            `(outputs, pre, post)`: the outputs of the call; a
+            `keras_hebbian.rules.Presynaptic` over the float32,
+            gradient-stopped inputs; and the responses `(samples, units)`
+            the rule sees.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement `respond()`.")
+
+    def hebbian_update(self, pre, post):
+        """Apply one update of the rule, given the batch's pre/post pair."""
+        post = ops.cast(ops.stop_gradient(post), "float32")
+        kernel = self.kernel.value
+        state = {key: var.value for key, var in self.rule_state.items()}
+        delta, new_state = self.rule.compute_update(pre, post, kernel, state)
+        new_kernel = kernel + self.current_learning_rate() * delta
+        if self.kernel_constraint is not None:
+            new_kernel = self.kernel_constraint(new_kernel)
+        if self.connectivity_mask is not None:
+            new_kernel = new_kernel * self.connectivity_mask.value
+        self.kernel.assign(new_kernel)
+        for key, var in self.rule_state.items():
+            var.assign(new_state[key])
+        self.updates.assign_add(ops.ones((), dtype="int32"))
+
+    # -- configuration --------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        connectivity = self.connectivity
+        if not isinstance(connectivity, str):
+            connectivity = np.asarray(connectivity).tolist()
+        learning_rate = self.learning_rate
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            learning_rate = keras.optimizers.schedules.serialize(learning_rate)
+        config.update(
+            {
+                "rule": rules_module.serialize(self.rule),
+                "learning_rate": learning_rate,
+                "connectivity": connectivity,
+                "connectivity_prob": self.connectivity_prob,
+                "kernel_initializer": keras.initializers.serialize(
+                    keras.initializers.get(self._kernel_initializer_arg)
+                ),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["rule"] = rules_module.get(config["rule"])
+        return cls(**config)
+
+
+def _is_mode(connectivity, mode):
+    return isinstance(connectivity, str) and connectivity == mode

@@ -1,0 +1,138 @@
+"""The `Rule` base class and the pre-synaptic view that layers hand to rules."""
+
+import keras
+from keras import ops
+
+
+class Presynaptic:
+    """What a rule may ask of the pre-synaptic side of a layer.
+
+    A layer builds one of these per training batch and passes it to its rule.
+    It hides how inputs meet outputs (a matrix product for a dense layer, a
+    convolution for a convolutional one), so that one rule serves every layer.
+
+    Args:
+        inputs: float32 tensor of shape `(samples, in_features)`: the inputs
+            of the batch, with every leading axis folded into `samples`.
+    """
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+
+    @property
+    def num_samples(self):
+        """Number of samples (a float32 scalar tensor)."""
+        return ops.cast(ops.shape(self.inputs)[0], "float32")
+
+    def correlate(self, signal):
+        """Mean over samples of the outer product `inputs ⊗ signal`.
+
+        Args:
+            signal: float32 tensor `(samples, units)`, a post-synaptic signal.
+
+        Returns:
+            A tensor with the kernel's shape `(in_features, units)`.
+        """
+        return ops.matmul(ops.transpose(self.inputs), signal) / self.num_samples
+
+    def mean(self):
+        """Mean input, with the kernel's shape less its last axis."""
+        return ops.mean(self.inputs, axis=0)
+
+
+@keras.saving.register_keras_serializable(package="keras_hebbian")
+class Rule:
+    """Base class of Hebbian learning rules.
+
+    A rule is a small, serializable object. Given the pre-synaptic side of a
+    batch, the post-synaptic responses, the current kernel and its own state,
+    it returns the weight *direction* (the layer scales it by its
+    `learning_rate`, masks it and assigns it) and its new state. A rule never
+    touches a variable; a layer never knows a rule's formula. Rules are
+    written in `keras.ops` only, so one implementation serves every backend.
+    Every statistic is a mean over the samples of the batch, so the batch size
+    does not change what a learning rate means.
+
+    To write your own rule, subclass `Rule`, implement `compute_update`, and
+    (if the rule keeps state) `state_spec`. Give it a `get_config` returning
+    its constructor arguments and register it for saving:
+
+    ```python
+    @keras.saving.register_keras_serializable(package="my_rules")
+    class Instar(keras_hebbian.rules.Rule):
+        # dw_ij = y_j (x_i - w_ij): each unit moves toward the inputs it fires for.
+        def compute_update(self, pre, post, kernel, state):
+            hebb = pre.correlate(post)
+            return hebb - kernel * keras.ops.mean(post, axis=0), state
+
+    layer = keras_hebbian.layers.HebbianDense(16, rule=Instar())
+    ```
+    """
+
+    def state_spec(self, kernel_shape):
+        """State the rule keeps between batches.
+
+        Args:
+            kernel_shape: tuple, the shape of the kernel (last axis: units).
+
+        Returns:
+            A dict mapping a state name to `(shape, initializer)`. The layer
+            creates one non-trainable float32 variable per entry (saved with
+            the model) and passes their values to `compute_update`.
+        """
+        return {}
+
+    def compute_update(self, pre, post, kernel, state):
+        """Compute the weight direction for one batch.
+
+        Args:
+            pre: a `Presynaptic`: `pre.correlate(signal)` gives the mean over
+                samples of `inputs ⊗ signal` in the kernel's shape,
+                `pre.mean()` the mean input.
+            post: float32 tensor `(samples, units)`, the layer's responses.
+            kernel: float32 tensor, the current kernel (last axis: units).
+            state: dict of float32 tensors, as declared by `state_spec`.
+
+        Returns:
+            `(delta, new_state)`: `delta` has the kernel's shape; `new_state`
+            has the keys of `state`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `compute_update()`."
+        )
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_non_negative(name, value):
+    """Raise `ValueError` unless `value` is a finite number >= 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
+        ) from None
+    if not number >= 0.0 or number == float("inf"):
+        raise ValueError(
+            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
+        )
+    return number
+
+
+def check_positive(name, value):
+    """Raise `ValueError` unless `value` is a finite number > 0."""
+    number = check_non_negative(name, value)
+    if number == 0.0:
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
+        )
+    return number
