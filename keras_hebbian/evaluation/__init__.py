@@ -1,0 +1,5 @@
+"""Measuring what a Hebbian network learned."""
+
+from keras_hebbian.evaluation.probe import linear_probe
+
+__all__ = ["linear_probe"]
