@@ -68,8 +68,8 @@ class HebbianLayer(keras.layers.Layer):
     the number of updates), the connectivity mask, the kernel constraint, the
     gating of plasticity (`training=True` and `trainable`), the snapshot of the
     kernel that the forward pass reads, and the assign. A subclass says how it
-    computes its output and which pre/post pair its rule sees, in
-    `respond(inputs, kernel)`.
+    computes its output and which pre/post pairs its rules see, in
+    `respond(inputs, learning)`.
 
     Args:
         rule: a `keras_hebbian.rules.Rule` or its name (`"oja"`, ...).
@@ -139,19 +139,40 @@ class HebbianLayer(keras.layers.Layer):
         """Create the plastic kernel, its mask, the rule's state and the counter."""
         shape = tuple(int(d) for d in shape)
         mask = connectivity_mask(self.connectivity, self.connectivity_prob, shape, self.seed)
-        self.kernel = self.add_weight(
+        self.kernel_plastic = self.add_plastic(
+            name,
+            shape,
+            rule=self.rule,
+            learning_rate=self.learning_rate,
+            initializer=self.kernel_initializer,
+            mask=mask,
+            constraint=self.kernel_constraint,
+        )
+        self.kernel = self.kernel_plastic.variable
+        self.connectivity_mask = self.kernel_plastic.mask
+        self.rule_state = self.kernel_plastic.state
+
+    def add_plastic(self, name, shape, rule, learning_rate, initializer, mask=None,
+                    constraint=None):
+        """Create a matrix that learns by `rule`, with its mask and rule state.
+
+        Returns a `Plastic` record. The first call also creates `updates`,
+        the number of updates made so far (it indexes learning-rate
+        schedules).
+        """
+        variable = self.add_weight(
             name=name,
             shape=shape,
-            initializer=self.kernel_initializer,
+            initializer=initializer,
             trainable=False,
             autocast=False,
             dtype="float32",
             aggregation="mean",
         )
-        self.connectivity_mask = None
+        mask_variable = None
         if mask is not None:
-            self.connectivity_mask = self.add_weight(
-                name="connectivity_mask",
+            mask_variable = self.add_weight(
+                name=f"{name}_mask" if name != "kernel" else "connectivity_mask",
                 shape=shape,
                 initializer=keras.initializers.Constant(mask),
                 trainable=False,
@@ -159,27 +180,30 @@ class HebbianLayer(keras.layers.Layer):
                 dtype="float32",
                 aggregation="only_first_replica",
             )
-            self.kernel.assign(self.kernel * self.connectivity_mask)
-        self.rule_state = {}
-        for key, (state_shape, initializer) in self.rule.state_spec(shape).items():
-            self.rule_state[key] = self.add_weight(
-                name=f"rule_{key}",
+            variable.assign(variable * mask_variable)
+        prefix = "rule" if name == "kernel" else f"{name}_rule"
+        state = {}
+        for key, (state_shape, state_initializer) in rule.state_spec(shape).items():
+            state[key] = self.add_weight(
+                name=f"{prefix}_{key}",
                 shape=tuple(state_shape),
-                initializer=initializer,
+                initializer=state_initializer,
                 trainable=False,
                 autocast=False,
                 dtype="float32",
                 aggregation="mean",
             )
-        self.updates = self.add_weight(
-            name="updates",
-            shape=(),
-            initializer="zeros",
-            trainable=False,
-            autocast=False,
-            dtype="int32",
-            aggregation="only_first_replica",
-        )
+        if getattr(self, "updates", None) is None:
+            self.updates = self.add_weight(
+                name="updates",
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+                autocast=False,
+                dtype="int32",
+                aggregation="only_first_replica",
+            )
+        return Plastic(variable, mask_variable, rule, learning_rate, constraint, state)
 
     # -- calling --------------------------------------------------------------
 
@@ -187,29 +211,26 @@ class HebbianLayer(keras.layers.Layer):
         """Whether this call learns: training, and the layer is trainable."""
         return bool(training) and self.trainable
 
-    def read_kernel(self, learning):
-        """The kernel value for the forward pass, in the compute dtype.
+    def read(self, plastic, learning):
+        """A plastic matrix's value for the forward pass, in the compute dtype.
 
         On PyTorch the assign is an in-place copy; if autograd saved the very
         tensor the forward pass read (a trainable layer upstream needs it for
         its gradient), the copy would break the backward pass. When the layer
         learns, the forward pass therefore reads a snapshot.
         """
-        kernel = self.kernel.value
+        value = plastic.variable.value
         if learning and keras.backend.backend() == "torch":
-            kernel = ops.copy(kernel)
-        return ops.cast(kernel, self.compute_dtype)
-
-    def current_learning_rate(self):
-        if isinstance(self.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            return ops.cast(self.learning_rate(self.updates.value), "float32")
-        return self.learning_rate
+            value = ops.copy(value)
+        return ops.cast(value, self.compute_dtype)
 
     def call(self, inputs, training=None):
         learning = self.plastic(training)
-        outputs, pre, post = self.respond(inputs, self.read_kernel(learning))
+        outputs, updates = self.respond(inputs, learning)
         if learning:
-            self.hebbian_update(pre, post)
+            for plastic, pre, post in updates:
+                self.apply_rule(plastic, pre, post)
+            self.updates.assign_add(ops.ones((), dtype="int32"))
         # Keras' `fit()` and `evaluate()` on TensorFlow and PyTorch refuse a
         # model that has no loss. A zero tied to the output lets
         # `model.compile(); model.fit(x)` work for networks made only of
@@ -218,36 +239,40 @@ class HebbianLayer(keras.layers.Layer):
         self.add_loss(ops.cast(ops.sum(ops.ravel(outputs)[:1]), "float32") * 0.0)
         return outputs
 
-    def respond(self, inputs, kernel):
-        """Compute the layer's outputs and the pair its rule learns from.
+    def respond(self, inputs, learning):
+        """Compute the layer's outputs and the pairs its rules learn from.
 
         Args:
             inputs: the layer's inputs.
-            kernel: the kernel's value, in the compute dtype.
+            learning: bool, whether this call learns (read plastic matrices
+                with `self.read(plastic, learning)`).
 
         Returns:
-            `(outputs, pre, post)`: the outputs of the call; a
-            `keras_hebbian.rules.Presynaptic` over the float32,
-            gradient-stopped inputs; and the responses `(samples, units)`
-            the rule sees.
+            `(outputs, updates)`: the outputs of the call, and a list of
+            `(plastic, pre, post)`: a `Plastic` record, a
+            `keras_hebbian.rules.Presynaptic` over its float32,
+            gradient-stopped inputs, and the responses `(samples, units)` its
+            rule sees. The updates are applied in order, after `respond`.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement `respond()`.")
 
-    def hebbian_update(self, pre, post):
-        """Apply one update of the rule, given the batch's pre/post pair."""
+    def apply_rule(self, plastic, pre, post):
+        """Apply one update of `plastic`'s rule, given the batch's pre/post pair."""
         post = ops.cast(ops.stop_gradient(post), "float32")
-        kernel = self.kernel.value
-        state = {key: var.value for key, var in self.rule_state.items()}
-        delta, new_state = self.rule.compute_update(pre, post, kernel, state)
-        new_kernel = kernel + self.current_learning_rate() * delta
-        if self.kernel_constraint is not None:
-            new_kernel = self.kernel_constraint(new_kernel)
-        if self.connectivity_mask is not None:
-            new_kernel = new_kernel * self.connectivity_mask.value
-        self.kernel.assign(new_kernel)
-        for key, var in self.rule_state.items():
+        weights = plastic.variable.value
+        state = {key: var.value for key, var in plastic.state.items()}
+        delta, new_state = plastic.rule.compute_update(pre, post, weights, state)
+        learning_rate = plastic.learning_rate
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            learning_rate = ops.cast(learning_rate(self.updates.value), "float32")
+        new_weights = weights + learning_rate * delta
+        if plastic.constraint is not None:
+            new_weights = plastic.constraint(new_weights)
+        if plastic.mask is not None:
+            new_weights = new_weights * plastic.mask.value
+        plastic.variable.assign(new_weights)
+        for key, var in plastic.state.items():
             var.assign(new_state[key])
-        self.updates.assign_add(ops.ones((), dtype="int32"))
 
     # -- configuration --------------------------------------------------------
 
@@ -279,6 +304,27 @@ class HebbianLayer(keras.layers.Layer):
         config = dict(config)
         config["rule"] = rules_module.get(config["rule"])
         return cls(**config)
+
+
+class Plastic:
+    """A matrix that learns by a rule: its variable, mask, rule and rule state.
+
+    Attributes:
+        variable: the float32 non-trainable variable.
+        mask: a float32 variable of 0/1 of the same shape, or `None`.
+        rule: the `keras_hebbian.rules.Rule` that updates it.
+        learning_rate: float or `LearningRateSchedule`.
+        constraint: callable applied after each update, or `None`.
+        state: dict of the rule's state variables.
+    """
+
+    def __init__(self, variable, mask, rule, learning_rate, constraint, state):
+        self.variable = variable
+        self.mask = mask
+        self.rule = rule
+        self.learning_rate = learning_rate
+        self.constraint = constraint
+        self.state = state
 
 
 def _is_mode(connectivity, mode):

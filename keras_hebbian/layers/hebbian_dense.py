@@ -115,14 +115,14 @@ class HebbianDense(HebbianLayer):
             )
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
 
-    def respond(self, inputs, kernel):
-        outputs = ops.matmul(inputs, kernel)
+    def respond(self, inputs, learning):
+        outputs = ops.matmul(inputs, self.read(self.kernel_plastic, learning))
         if self.bias is not None:
             outputs = outputs + self.bias
         outputs = self.activation(outputs)
         x = ops.reshape(ops.stop_gradient(inputs), (-1, self.kernel.shape[0]))
         pre = Presynaptic(ops.cast(x, "float32"))
-        return outputs, pre, ops.reshape(outputs, (-1, self.units))
+        return outputs, [(self.kernel_plastic, pre, ops.reshape(outputs, (-1, self.units)))]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
