@@ -25,13 +25,20 @@ warnings.filterwarnings(
 CONNECTIVITY_MODES = ("all", "random", "zero")
 
 
-def check_learning_rate(learning_rate):
+def check_learning_rate(learning_rate, name="learning_rate"):
     """Return a float or a `LearningRateSchedule`; raise on anything else."""
     if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         return learning_rate
     if isinstance(learning_rate, dict):
         return keras.optimizers.schedules.deserialize(learning_rate)
-    return check_non_negative("learning_rate", learning_rate)
+    return check_non_negative(name, learning_rate)
+
+
+def serialize_learning_rate(learning_rate):
+    """A learning rate for `get_config`: the float, or the schedule's config."""
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return keras.optimizers.schedules.serialize(learning_rate)
+    return learning_rate
 
 
 def connectivity_mask(connectivity, connectivity_prob, shape, seed):
@@ -180,7 +187,7 @@ class HebbianLayer(keras.layers.Layer):
                 dtype="float32",
                 aggregation="only_first_replica",
             )
-            variable.assign(variable * mask_variable)
+            variable.assign(ops.where(mask_variable.value > 0, variable.value, 0.0))
         prefix = "rule" if name == "kernel" else f"{name}_rule"
         state = {}
         for key, (state_shape, state_initializer) in rule.state_spec(shape).items():
@@ -269,7 +276,7 @@ class HebbianLayer(keras.layers.Layer):
         if plastic.constraint is not None:
             new_weights = plastic.constraint(new_weights)
         if plastic.mask is not None:
-            new_weights = new_weights * plastic.mask.value
+            new_weights = ops.where(plastic.mask.value > 0, new_weights, 0.0)
         plastic.variable.assign(new_weights)
         for key, var in plastic.state.items():
             var.assign(new_state[key])
@@ -281,13 +288,10 @@ class HebbianLayer(keras.layers.Layer):
         connectivity = self.connectivity
         if not isinstance(connectivity, str):
             connectivity = np.asarray(connectivity).tolist()
-        learning_rate = self.learning_rate
-        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            learning_rate = keras.optimizers.schedules.serialize(learning_rate)
         config.update(
             {
                 "rule": rules_module.serialize(self.rule),
-                "learning_rate": learning_rate,
+                "learning_rate": serialize_learning_rate(self.learning_rate),
                 "connectivity": connectivity,
                 "connectivity_prob": self.connectivity_prob,
                 "kernel_initializer": keras.initializers.serialize(

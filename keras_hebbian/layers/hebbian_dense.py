@@ -1,10 +1,19 @@
 """`HebbianDense`: a densely connected layer whose kernel learns by a local rule."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_hebbian.layers.base import HebbianLayer
-from keras_hebbian.rules.base import Presynaptic
+from keras_hebbian import rules as rules_module
+from keras_hebbian.constraints import MaxSpectralNorm
+from keras_hebbian.layers.base import (
+    HebbianLayer,
+    check_learning_rate,
+    serialize_learning_rate,
+)
+from keras_hebbian.rules.base import Presynaptic, check_positive
+
+DEFAULT_LATERAL_ITERATIONS = 10
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -47,6 +56,26 @@ class HebbianDense(HebbianLayer):
         kernel_constraint: optional constraint applied after every update.
         seed: int or `None`: seeds the kernel initializer and the mask, so
             the same seed gives the same weights.
+        lateral: `None` (no lateral connections), or the rule of a
+            `(units, units)` lateral matrix `L` between the units: a
+            `keras_hebbian.rules.Rule` or its name (`"anti_hebbian"` /
+            `"foldiak"` to decorrelate the units, `"hebb"` to bind them).
+            `L` starts at zero and its diagonal is exactly zero, always: no
+            unit connects to itself. The response settles through the loop
+            `y = activation(inputs @ kernel + bias + y @ L)`; the kernel's rule
+            and the lateral rule both learn from the settled `y`.
+        lateral_learning_rate: float or schedule for `L`; defaults to
+            `learning_rate`.
+        lateral_iterations: `None` or int >= 1. With `None` and a linear
+            activation the loop is solved in closed form,
+            `y = (inputs @ kernel + bias) @ inv(I - L)`; with `None` and another
+            activation it is iterated 10 times from `y = activation(drive)`;
+            an int sets the number of iterations.
+        lateral_max_norm: float > 0 or `None`. The guard that keeps the loop
+            stable: after every update `L` is scaled down so that its spectral
+            norm (which bounds its spectral radius) is at most this, which
+            makes the iteration a contraction and `I - L` well conditioned.
+            Defaults to `0.95`; `None` removes the guard.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -80,6 +109,10 @@ class HebbianDense(HebbianLayer):
         bias_initializer="zeros",
         kernel_constraint=None,
         seed=None,
+        lateral=None,
+        lateral_learning_rate=None,
+        lateral_iterations=None,
+        lateral_max_norm=0.95,
         **kwargs,
     ):
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
@@ -99,6 +132,24 @@ class HebbianDense(HebbianLayer):
         self.use_bias = bool(use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.lateral = None if lateral is None else rules_module.get(lateral)
+        self.lateral_learning_rate = (
+            None if lateral_learning_rate is None else check_learning_rate(lateral_learning_rate, "lateral_learning_rate")
+        )
+        if lateral_iterations is not None and (
+            not isinstance(lateral_iterations, int) or lateral_iterations < 1
+        ):
+            raise ValueError(
+                "`lateral_iterations` must be None or an int >= 1. "
+                f"Received: lateral_iterations={lateral_iterations!r}"
+            )
+        self.lateral_iterations = lateral_iterations
+        if lateral_max_norm is not None:
+            lateral_max_norm = check_positive("lateral_max_norm", lateral_max_norm)
+        self.lateral_max_norm = lateral_max_norm
+        self._lateral_guard = (
+            None if lateral_max_norm is None else MaxSpectralNorm(lateral_max_norm)
+        )
 
     def build(self, input_shape):
         in_features = input_shape[-1]
@@ -113,16 +164,52 @@ class HebbianDense(HebbianLayer):
             self.bias = self.add_weight(
                 name="bias", shape=(self.units,), initializer=self.bias_initializer
             )
+        self.lateral_plastic = None
+        if self.lateral is not None:
+            self.lateral_plastic = self.add_plastic(
+                "lateral_kernel",
+                (self.units, self.units),
+                rule=self.lateral,
+                learning_rate=(
+                    self.learning_rate
+                    if self.lateral_learning_rate is None
+                    else self.lateral_learning_rate
+                ),
+                initializer="zeros",
+                mask=1.0 - np.eye(self.units, dtype="float32"),
+                constraint=self._lateral_guard,
+            )
+            self.lateral_kernel = self.lateral_plastic.variable
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
 
     def respond(self, inputs, learning):
-        outputs = ops.matmul(inputs, self.read(self.kernel_plastic, learning))
+        drive = ops.matmul(inputs, self.read(self.kernel_plastic, learning))
         if self.bias is not None:
-            outputs = outputs + self.bias
-        outputs = self.activation(outputs)
+            drive = drive + self.bias
+        if self.lateral is None:
+            outputs = self.activation(drive)
+        else:
+            outputs = self.settle(drive, learning)
         x = ops.reshape(ops.stop_gradient(inputs), (-1, self.kernel.shape[0]))
-        pre = Presynaptic(ops.cast(x, "float32"))
-        return outputs, [(self.kernel_plastic, pre, ops.reshape(outputs, (-1, self.units)))]
+        post = ops.reshape(outputs, (-1, self.units))
+        updates = [(self.kernel_plastic, Presynaptic(ops.cast(x, "float32")), post)]
+        if self.lateral is not None:
+            y = ops.cast(ops.stop_gradient(post), "float32")
+            updates.append((self.lateral_plastic, Presynaptic(y), post))
+        return outputs, updates
+
+    def settle(self, drive, learning):
+        """The response of the lateral loop `y = activation(drive + y @ L)`."""
+        lateral = self.read(self.lateral_plastic, learning)
+        linear = self.activation is keras.activations.linear
+        if self.lateral_iterations is None and linear:
+            eye = ops.eye(self.units, dtype="float32")
+            solve = ops.inv(eye - ops.cast(lateral, "float32"))
+            return ops.matmul(drive, ops.cast(solve, drive.dtype))
+        outputs = self.activation(drive)
+        for _ in range(self.lateral_iterations or DEFAULT_LATERAL_ITERATIONS):
+            outputs = self.activation(drive + ops.matmul(outputs, lateral))
+        return outputs
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -135,6 +222,10 @@ class HebbianDense(HebbianLayer):
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "lateral": None if self.lateral is None else rules_module.serialize(self.lateral),
+                "lateral_learning_rate": serialize_learning_rate(self.lateral_learning_rate),
+                "lateral_iterations": self.lateral_iterations,
+                "lateral_max_norm": self.lateral_max_norm,
             }
         )
         return config

@@ -11,6 +11,7 @@ BCM(threshold_rate=0.1, normalize=False, epsilon=1e-06, decay=0.0)
 
 import keras
 
+from keras_hebbian.rules.anti_hebbian import AntiHebbian
 from keras_hebbian.rules.base import Presynaptic, Rule
 from keras_hebbian.rules.bcm import BCM
 from keras_hebbian.rules.hebb import Covariance, Hebb
@@ -23,6 +24,8 @@ ALL_RULES = {
     "gha": Sanger,
     "bcm": BCM,
     "covariance": Covariance,
+    "anti_hebbian": AntiHebbian,
+    "foldiak": AntiHebbian,
 }
 
 
@@ -43,7 +46,7 @@ def get(identifier):
 
     Args:
         identifier: a string (`"hebb"`, `"oja"`, `"sanger"` (or `"gha"`),
-            `"bcm"`, `"covariance"`), a dict made by `serialize`, or a
+            `"bcm"`, `"covariance"`, `"anti_hebbian"` (or `"foldiak"`)), a dict made by `serialize`, or a
             `Rule` instance (returned as is).
 
     Raises:
@@ -70,6 +73,7 @@ def get(identifier):
 
 
 __all__ = [
+    "AntiHebbian",
     "BCM",
     "Covariance",
     "Hebb",
