@@ -14,6 +14,7 @@ import keras
 from keras_hebbian.rules.anti_hebbian import AntiHebbian
 from keras_hebbian.rules.base import Presynaptic, Rule
 from keras_hebbian.rules.bcm import BCM
+from keras_hebbian.rules.competitive import KrotovHopfield, SoftHebb, WinnerTakeAll
 from keras_hebbian.rules.hebb import Covariance, Hebb
 from keras_hebbian.rules.oja import Oja, Sanger
 
@@ -26,6 +27,11 @@ ALL_RULES = {
     "covariance": Covariance,
     "anti_hebbian": AntiHebbian,
     "foldiak": AntiHebbian,
+    "krotov_hopfield": KrotovHopfield,
+    "krotov": KrotovHopfield,
+    "softhebb": SoftHebb,
+    "winner_take_all": WinnerTakeAll,
+    "wta": WinnerTakeAll,
 }
 
 
@@ -46,7 +52,9 @@ def get(identifier):
 
     Args:
         identifier: a string (`"hebb"`, `"oja"`, `"sanger"` (or `"gha"`),
-            `"bcm"`, `"covariance"`, `"anti_hebbian"` (or `"foldiak"`)), a dict made by `serialize`, or a
+            `"bcm"`, `"covariance"`, `"anti_hebbian"` (or `"foldiak"`),
+            `"krotov_hopfield"` (or `"krotov"`), `"softhebb"`,
+            `"winner_take_all"` (or `"wta"`)), a dict made by `serialize`, or a
             `Rule` instance (returned as is).
 
     Raises:
@@ -77,10 +85,13 @@ __all__ = [
     "BCM",
     "Covariance",
     "Hebb",
+    "KrotovHopfield",
     "Oja",
     "Presynaptic",
     "Rule",
     "Sanger",
+    "SoftHebb",
+    "WinnerTakeAll",
     "deserialize",
     "get",
     "serialize",

@@ -35,6 +35,32 @@ class Presynaptic:
         """
         return ops.matmul(ops.transpose(self.inputs), signal) / self.num_samples
 
+    def correlate_sparse(self, indices, values, units):
+        """`correlate` of a signal with few non-zero units per sample.
+
+        The signal of sample `n` is `values[n, j]` at unit `indices[n, j]` and
+        zero elsewhere (a winner-take-all signal, say). A dense layer adds the
+        winners' inputs into their columns with a segment sum, which costs
+        `samples * in_features` instead of the `samples * in_features * units`
+        of a matrix product.
+
+        Args:
+            indices: int tensor `(samples, m)`, the active units.
+            values: float32 tensor `(samples, m)`, their signal.
+            units: int, the number of units.
+
+        Returns:
+            A tensor with the kernel's shape.
+        """
+        in_features = self.inputs.shape[-1]
+        data = ops.expand_dims(self.inputs, 1) * ops.expand_dims(values, -1)
+        summed = ops.segment_sum(
+            ops.reshape(data, (-1, in_features)),
+            ops.reshape(indices, (-1,)),
+            num_segments=units,
+        )
+        return ops.transpose(summed) / self.num_samples
+
     def mean(self):
         """Mean input, with the kernel's shape less its last axis."""
         return ops.mean(self.inputs, axis=0)
@@ -69,8 +95,20 @@ class Rule:
     ```
     """
 
+    def effective_kernel(self, kernel):
+        """The weights through which the layer's inputs reach its units.
+
+        The identity for most rules; `KrotovHopfield` returns
+        `sign(W) |W|^(p-1)`. The layer computes its outputs (and so the
+        responses the rule sees) with this.
+        """
+        return kernel
+
     def state_spec(self, kernel_shape):
         """State the rule keeps between batches.
+
+        Also the place to check the rule against the kernel's shape (e.g. `k`
+        winners among `units`): it is called once, when the layer is built.
 
         Args:
             kernel_shape: tuple, the shape of the kernel (last axis: units).

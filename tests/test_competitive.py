@@ -1,0 +1,189 @@
+import keras
+import numpy as np
+import pytest
+from conftest import fit_unsupervised
+
+from keras_hebbian import rules
+from keras_hebbian.layers import HebbianDense
+from keras_hebbian.rules import Presynaptic
+
+
+def _tensor(a):
+    return keras.ops.convert_to_tensor(np.asarray(a, "float32"))
+
+
+def _numpy(t):
+    return keras.ops.convert_to_numpy(t)
+
+
+def _blobs(n=2000, dim=16, centers=6, seed=0):
+    """Non-negative inputs drawn around a few prototypes."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((centers, dim)) ** 3
+    labels = rng.integers(0, centers, size=n)
+    return np.abs(prototypes[labels] + 0.05 * rng.normal(size=(n, dim))).astype("float32")
+
+
+def test_krotov_hopfield_update_matches_the_papers_numpy_loop():
+    rng = np.random.default_rng(0)
+    x = rng.random((9, 12)).astype("float32")
+    w = rng.normal(size=(12, 10)).astype("float32")  # (inputs, units)
+    rule = rules.KrotovHopfield(p=3, k=3, delta=0.4)
+
+    # Krotov & Hopfield's reference loop, with synapses as (units, inputs).
+    synapses = w.T
+    currents = (np.sign(synapses) * np.abs(synapses) ** 2) @ x.T  # (units, batch)
+    order = np.argsort(currents, axis=0)
+    g = np.zeros_like(currents)
+    g[order[-1], np.arange(len(x))] = 1.0
+    g[order[-3], np.arange(len(x))] = -0.4
+    xx = np.sum(g * currents, axis=1)
+    ds = g @ x - xx[:, None] * synapses
+    expected = (ds / np.abs(ds).max()).T
+
+    effective = _numpy(rule.effective_kernel(_tensor(w)))
+    np.testing.assert_allclose(effective, np.sign(w) * w**2, rtol=1e-6)
+    post = x @ effective
+    delta, _ = rule.compute_update(Presynaptic(_tensor(x)), _tensor(post), _tensor(w), {})
+    np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_krotov_hopfield_layer_computes_currents_through_the_p_metric():
+    x = np.random.default_rng(1).random((4, 6)).astype("float32")
+    layer = HebbianDense(5, rule=rules.KrotovHopfield(p=4, k=2), seed=0)
+    y = _numpy(layer(x))
+    w = layer.kernel.numpy()
+    np.testing.assert_allclose(y, x @ (np.sign(w) * np.abs(w) ** 3), rtol=1e-5, atol=1e-6)
+
+
+def test_krotov_hopfield_weights_converge_to_unit_p_norm():
+    x = (np.random.default_rng(0).random((3000, 16)) ** 3).astype("float32")
+    layer = HebbianDense(12, rule=rules.KrotovHopfield(p=3, k=3, delta=0.2), learning_rate=0.02,
+                         kernel_initializer=keras.initializers.RandomNormal(stddev=1.0), seed=0)
+    model = keras.Sequential([keras.Input((16,)), layer])
+    model.compile()
+    model.build((None, 16))
+    p_norm = lambda w: (np.abs(w) ** 3).sum(axis=0) ** (1 / 3)  # noqa: E731
+    before = np.abs(p_norm(layer.kernel.numpy()) - 1)
+    model.fit(x, epochs=8, batch_size=50, verbose=0)
+    w = layer.kernel.numpy()
+    wins = np.bincount(np.argmax(x @ (w * np.abs(w)), axis=1), minlength=12) / len(x)
+    winners = np.flatnonzero(wins > 0.03)
+    assert len(winners) >= 8  # the units share the inputs
+    assert np.min(before[winners]) > 0.5
+    np.testing.assert_allclose(p_norm(w)[winners], 1.0, atol=0.02)
+
+
+def test_softhebb_update_matches_numpy():
+    rng = np.random.default_rng(2)
+    x = rng.random((8, 5)).astype("float32")
+    w = rng.normal(size=(5, 4)).astype("float32")
+    u = x @ w
+    rule = rules.SoftHebb(temperature=0.5, anti_hebbian=True, adaptive=True, power=0.5)
+    y = np.exp(u / 0.5 - (u / 0.5).max(1, keepdims=True))
+    y /= y.sum(1, keepdims=True)
+    winners = np.eye(4)[u.argmax(1)]
+    y = np.where(winners > 0, y, -y)
+    ds = (x.T @ y - w * (y * u).sum(0)) / len(x)
+    ds = ds / np.abs(ds).max()
+    expected = ds * np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
+    delta, _ = rule.compute_update(Presynaptic(_tensor(x)), _tensor(u), _tensor(w), {})
+    np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_softhebb_weight_norms_converge_to_one():
+    x = (np.random.default_rng(0).random((3000, 16)) ** 3).astype("float32")
+    layer = HebbianDense(10, rule=rules.SoftHebb(temperature=0.1), learning_rate=0.05,
+                         kernel_initializer=keras.initializers.RandomNormal(stddev=1.0), seed=0)
+    model = keras.Sequential([keras.Input((16,)), layer])
+    model.compile()
+    model.build((None, 16))
+    before = np.abs(np.linalg.norm(layer.kernel.numpy(), axis=0) - 1)
+    model.fit(x, epochs=5, batch_size=50, verbose=0)
+    w = layer.kernel.numpy()
+    wins = np.bincount(np.argmax(x @ w, axis=1), minlength=10) / len(x)
+    winners = np.flatnonzero(wins > 0.03)
+    assert len(winners) >= 5
+    assert np.min(before[winners]) > 1.0
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0)[winners], 1.0, atol=0.05)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_hard_wta_moves_only_the_winners(k):
+    x = np.random.default_rng(3).random((1, 6)).astype("float32")
+    layer = HebbianDense(5, rule=rules.WinnerTakeAll(k=k), learning_rate=0.1, seed=0)
+    layer(x)
+    before = layer.kernel.numpy().copy()
+    winners = np.argsort(-(x @ before)[0])[:k]
+    layer(x, training=True)
+    changed = np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=0))
+    np.testing.assert_array_equal(np.sort(changed), np.sort(winners))
+    # dw = y (x - u w) for the winners
+    u = (x @ before)[0]
+    for j in winners:
+        np.testing.assert_allclose(
+            layer.kernel.numpy()[:, j], before[:, j] + 0.1 * (x[0] - u[j] * before[:, j]), rtol=1e-5
+        )
+
+
+def test_wta_prototypes_move_toward_the_inputs_they_win():
+    x = _blobs(centers=3)
+    layer = HebbianDense(3, rule="wta", learning_rate=0.05,
+                         kernel_initializer=keras.initializers.RandomUniform(0, 0.3), seed=1)
+    fit_unsupervised(layer, x, epochs=3)
+    w = layer.kernel.numpy()
+    norms = np.linalg.norm(w, axis=0)
+    won = np.bincount(np.argmax(x @ w, axis=1), minlength=3) > 0
+    np.testing.assert_allclose(norms[won], 1.0, atol=0.05)
+
+
+def test_sparse_correlation_equals_dense():
+    rng = np.random.default_rng(4)
+    x = rng.random((7, 5)).astype("float32")
+    indices = rng.integers(0, 6, size=(7, 2))
+    values = rng.normal(size=(7, 2)).astype("float32")
+    dense = np.zeros((7, 6), "float32")
+    for n in range(7):
+        for j in range(2):
+            dense[n, indices[n, j]] += values[n, j]
+    pre = Presynaptic(_tensor(x))
+    got = pre.correlate_sparse(keras.ops.convert_to_tensor(indices.astype("int32")), _tensor(values), 6)
+    np.testing.assert_allclose(_numpy(got), x.T @ dense / 7, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (rules.KrotovHopfield(k=9), r"`k` must be at most the number of units \(8\). Received: k=9"),
+        (rules.WinnerTakeAll(k=9), r"`k` must be at most the number of units \(8\)"),
+    ],
+)
+def test_k_larger_than_units_raises_at_build(rule, message):
+    layer = HebbianDense(8, rule=rule)
+    with pytest.raises(ValueError, match=message):
+        layer.build((None, 4))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: rules.KrotovHopfield(p=1.5), "`p` must be >= 2"),
+        (lambda: rules.KrotovHopfield(k=1), "`k` must be >= 2"),
+        (lambda: rules.KrotovHopfield(delta=-0.1), "`delta` must be"),
+        (lambda: rules.SoftHebb(temperature=0.0), "`temperature` must be a finite number > 0"),
+        (lambda: rules.WinnerTakeAll(k=0), "`k` must be an int >= 1"),
+    ],
+)
+def test_bad_competitive_hyperparameters_raise(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [rules.KrotovHopfield(p=4.5, k=5, delta=0.3), rules.SoftHebb(temperature=0.2, adaptive=False),
+     rules.WinnerTakeAll(k=3, max_normalize=True)],
+)
+def test_competitive_rules_serialize(rule):
+    assert rules.deserialize(rules.serialize(rule)).get_config() == rule.get_config()
+    assert type(rules.get(rules.serialize(rule))) is type(rule)
