@@ -74,18 +74,18 @@ def load_mnist(path=None):
         )
     try:
         with np.load(local, allow_pickle=False) as data:
-            missing = [key for key in MNIST_KEYS if key not in data.files]
-            if missing:
-                raise ValueError(
-                    f"{local!r} is not an MNIST .npz: missing the arrays {missing}; "
-                    f"expected the keys {', '.join(MNIST_KEYS)}."
-                )
-            arrays = {key: data[key] for key in MNIST_KEYS}
-    except (OSError, EOFError) as error:
+            arrays = {key: data[key] for key in MNIST_KEYS if key in data.files}
+    except (OSError, EOFError, ValueError) as error:
         raise ValueError(
             f"{local!r} could not be read as an .npz file with the keys "
             f"{', '.join(MNIST_KEYS)}: {error}"
         ) from None
+    missing = [key for key in MNIST_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(
+            f"{local!r} is not an MNIST .npz: missing the arrays {missing}; "
+            f"expected the keys {', '.join(MNIST_KEYS)}."
+        )
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or len(x) != len(y):
