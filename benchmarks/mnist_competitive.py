@@ -4,7 +4,9 @@ One Hebbian layer of `--units` units learns from the 60,000 training images
 without labels; then a softmax head is trained on its frozen features
 (`relu(h) ** power`, standardised) and tested on the 10,000 test images. The
 random-features control trains the same head on the same layer left at its
-random initialisation. Prints one row per rule and seed, then the mean.
+random initialisation. Krotov-Hopfield sees pixels in [0, 1] as in the paper;
+SoftHebb and WTA see each image scaled to unit norm (`UnitNormalization`).
+Prints one row per rule and seed, then the mean over seeds.
 
     python benchmarks/mnist_competitive.py --data ../shared/data/mnist.npz
     python benchmarks/mnist_competitive.py --rules krotov --seeds 0 --krotov-epochs 5   # quick look
@@ -26,6 +28,7 @@ STEPS_PER_EPOCH = 600  # 60,000 images, batch 100
 
 
 def make_layer(name, args, seed):
+    """The Hebbian layer, its unsupervised epochs, and whether inputs are L2-normalised."""
     init = keras.initializers.RandomNormal(stddev=1.0, seed=seed)
     if name == "krotov":
         steps = args.krotov_epochs * STEPS_PER_EPOCH
@@ -36,25 +39,25 @@ def make_layer(name, args, seed):
             learning_rate=keras.optimizers.schedules.PolynomialDecay(args.krotov_lr, steps, 0.0),
             kernel_initializer=init,
             seed=seed,
-        ), args.krotov_epochs
+        ), args.krotov_epochs, False
     if name == "softhebb":
         return HebbianDense(
             args.units,
             rule=rules.SoftHebb(temperature=args.softhebb_temperature),
             learning_rate=args.softhebb_lr,
-            kernel_initializer=init,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.7, seed=seed),
             seed=seed,
-        ), args.softhebb_epochs
+        ), args.softhebb_epochs, True
     if name == "wta":
         return HebbianDense(
             args.units,
             rule=rules.WinnerTakeAll(max_normalize=True),
             learning_rate=args.wta_lr,
-            kernel_initializer=init,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.7, seed=seed),
             seed=seed,
-        ), args.wta_epochs
+        ), args.wta_epochs, True
     if name == "random":
-        return HebbianDense(args.units, learning_rate=0.0, kernel_initializer=init, seed=seed), 0
+        return HebbianDense(args.units, learning_rate=0.0, kernel_initializer=init, seed=seed), 0, False
     raise ValueError(f"unknown rule {name!r}")
 
 
@@ -70,7 +73,7 @@ def main():
     parser.add_argument("--krotov-lr", type=float, default=0.1)
     parser.add_argument("--softhebb-epochs", type=int, default=1)
     parser.add_argument("--softhebb-lr", type=float, default=0.05)
-    parser.add_argument("--softhebb-temperature", type=float, default=1.0)
+    parser.add_argument("--softhebb-temperature", type=float, default=0.02)
     parser.add_argument("--wta-epochs", type=int, default=1)
     parser.add_argument("--wta-lr", type=float, default=0.05)
     parser.add_argument("--power", type=float, default=4.5, help="head features relu(h)**power")
@@ -91,8 +94,9 @@ def main():
     for name in args.rules:
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
-            layer, epochs = make_layer(name, args, seed)
-            model = keras.Sequential([keras.Input((784,)), layer])
+            layer, epochs, unit_norm = make_layer(name, args, seed)
+            inputs = [keras.Input((784,))] + ([keras.layers.UnitNormalization()] if unit_norm else [])
+            model = keras.Sequential(inputs + [layer])
             model.compile()
             start = time.perf_counter()
             if epochs:

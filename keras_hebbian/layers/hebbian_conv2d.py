@@ -1,0 +1,257 @@
+"""`HebbianConv2D`: a 2D convolution whose kernel learns by a local rule."""
+
+import keras
+from keras import ops
+
+from keras_hebbian.layers.base import HebbianLayer
+from keras_hebbian.rules.base import Presynaptic
+
+
+def _pair(value, name):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
+        raise ValueError(f"`{name}` must be an int >= 1 or a pair of them. Received: {name}={value!r}")
+    return value
+
+
+def same_padding(size, kernel, stride, dilation):
+    """`(before, after)` padding of one axis for `padding="same"` (TensorFlow's rule)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class ConvPresynaptic(Presynaptic):
+    """The pre-synaptic side of a convolution: every input patch is a sample.
+
+    `correlate` computes the mean over images and output positions of
+    `patch ⊗ signal` as a convolution of the inputs with the signal (the
+    weight-gradient of a convolution), without materialising the patches.
+
+    Args:
+        inputs: float32 `(batch, height, width, channels)`, already padded.
+        kernel_size, strides, dilation_rate: pairs, as in the layer.
+        output_size: `(out_height, out_width)` of the layer's output.
+    """
+
+    def __init__(self, inputs, kernel_size, strides, dilation_rate, output_size):
+        super().__init__(inputs)
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.dilation_rate = dilation_rate
+        self.output_size = output_size
+
+    @property
+    def num_samples(self):
+        batch = ops.cast(ops.shape(self.inputs)[0], "float32")
+        return batch * float(self.output_size[0] * self.output_size[1])
+
+    def correlate(self, signal):
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        oh, ow = self.output_size
+        units = signal.shape[-1]
+        y = ops.reshape(signal, (-1, oh, ow, units))
+        # out[c, i, j, f] = sum_{n,p,q} x[n, i*d + p*s, j*d + q*s, c] y[n, p, q, f]:
+        # a convolution of the inputs (channels as batch) with the signal
+        # (images as input channels), strides and dilations swapped.
+        x_t = ops.transpose(self.inputs, (3, 1, 2, 0))
+        y_t = ops.transpose(y, (1, 2, 0, 3))
+        out = ops.conv(x_t, y_t, strides=(dh, dw), padding="valid", dilation_rate=(sh, sw))
+        summed = ops.transpose(out[:, :kh, :kw, :], (1, 2, 0, 3))
+        return summed / self.num_samples
+
+    def correlate_sparse(self, indices, values, units):
+        signal = ops.sum(ops.one_hot(indices, units) * ops.expand_dims(values, -1), axis=1)
+        return self.correlate(signal)
+
+    def mean(self):
+        ones = ops.ones((ops.shape(self.inputs)[0] * self.output_size[0] * self.output_size[1], 1))
+        return self.correlate(ones)[..., 0]
+
+
+@keras.saving.register_keras_serializable(package="keras_hebbian")
+class HebbianConv2D(HebbianLayer):
+    """A 2D convolution whose kernel learns by a Hebbian rule on every training batch.
+
+    Channels-last like `keras.layers.Conv2D`: inputs `(batch, height, width,
+    channels)`, outputs `(batch, out_height, out_width, filters)`. Every output
+    position is a sample for the rule: its input patch is the pre-synaptic
+    activity and the `filters` responses there are the post-synaptic ones, so
+    any rule that works for `HebbianDense` works here (SoftHebb, WTA,
+    Krotov-Hopfield, Oja, Hebb, ...); competition runs across filters at each
+    position. The update is computed as a convolution of the inputs with the
+    responses (the weight-gradient of a convolution), never by unfolding
+    patches.
+
+    Args:
+        filters: int > 0, the number of filters (units).
+        kernel_size: int or pair.
+        strides: int or pair. Defaults to `1`.
+        padding: `"valid"` or `"same"` (zeros) or `"reflect"` (same output
+            size as `"same"`, the borders mirrored, as in SoftHebb).
+        dilation_rate: int or pair. Defaults to `1`.
+        rule: a `keras_hebbian.rules.Rule` or its name. Defaults to
+            `"softhebb"`.
+        learning_rate: float or schedule. Defaults to `0.01`.
+        activation: activation of the outputs (the rule sees the activated
+            outputs). Defaults to `None`.
+        use_bias: bool, a trainable bias (learned by backprop only).
+        kernel_initializer, bias_initializer, kernel_constraint,
+        connectivity, connectivity_prob, seed: as in `HebbianDense`; the
+            kernel and masks have shape `(kh, kw, in_channels, filters)`.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: tensor `(batch, height, width, channels)`.
+        training: bool; the kernel learns only when `True`.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        HebbianConv2D(32, 5, padding="same", rule="softhebb", learning_rate=0.05),
+        keras.layers.MaxPooling2D(2),
+    ])
+    model.compile()
+    model.fit(images, epochs=1)
+    ```
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        dilation_rate=1,
+        rule="softhebb",
+        learning_rate=0.01,
+        activation=None,
+        use_bias=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_constraint=None,
+        connectivity="all",
+        connectivity_prob=0.5,
+        seed=None,
+        **kwargs,
+    ):
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        super().__init__(
+            rule=rule,
+            learning_rate=learning_rate,
+            connectivity=connectivity,
+            connectivity_prob=connectivity_prob,
+            kernel_initializer=kernel_initializer,
+            kernel_constraint=kernel_constraint,
+            seed=seed,
+            **kwargs,
+        )
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` is not supported with `dilation_rate > 1` (as in "
+                f"keras.layers.Conv2D). Received: strides={self.strides}, "
+                f"dilation_rate={self.dilation_rate}"
+            )
+        if padding not in ("valid", "same", "reflect"):
+            raise ValueError(
+                "`padding` must be 'valid', 'same' or 'reflect'. "
+                f"Received: padding={padding!r}"
+            )
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if None in tuple(input_shape[1:]):
+            raise ValueError(
+                "The height, width and channels of a HebbianConv2D layer's inputs "
+                f"must be known. Received input_shape={input_shape}"
+            )
+        for size, k, d, axis in zip(input_shape[1:3], self.kernel_size, self.dilation_rate,
+                                    ("height", "width")):
+            if self.padding == "valid" and size < (k - 1) * d + 1:
+                raise ValueError(
+                    f"Input {axis} {size} is smaller than the dilated kernel "
+                    f"({(k - 1) * d + 1}) with padding='valid'."
+                )
+        self.add_plastic_kernel(self.kernel_size + (channels, self.filters))
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.filters,), initializer=self.bias_initializer
+            )
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
+
+    def _paddings(self, height, width):
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        return tuple(
+            same_padding(size, k, s, d)
+            for size, k, s, d in zip((height, width), self.kernel_size, self.strides,
+                                      self.dilation_rate)
+        )
+
+    def _output_size(self, height, width):
+        sizes = []
+        for size, k, s, d, (before, after) in zip(
+            (height, width), self.kernel_size, self.strides, self.dilation_rate,
+            self._paddings(height, width),
+        ):
+            sizes.append((size + before + after - (k - 1) * d - 1) // s + 1)
+        return tuple(sizes)
+
+    def respond(self, inputs, learning):
+        height, width = inputs.shape[1], inputs.shape[2]
+        (top, bottom), (left, right) = self._paddings(height, width)
+        padded = inputs
+        if top or bottom or left or right:
+            mode = "reflect" if self.padding == "reflect" else "constant"
+            padded = ops.pad(inputs, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
+        kernel = self.rule.effective_kernel(self.read(self.kernel_plastic, learning))
+        outputs = ops.conv(padded, kernel, strides=self.strides, padding="valid",
+                           dilation_rate=self.dilation_rate)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        outputs = self.activation(outputs)
+        pre = ConvPresynaptic(
+            ops.cast(ops.stop_gradient(padded), "float32"),
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self._output_size(height, width),
+        )
+        return outputs, [(self.kernel_plastic, pre, ops.reshape(outputs, (-1, self.filters)))]
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        if height is None or width is None:
+            return (batch, None, None, self.filters)
+        return (batch,) + self._output_size(height, width) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
