@@ -1,0 +1,171 @@
+"""Published Hebbian architectures and greedy layer-by-layer training.
+
+A model made only of Hebbian layers trains without labels through plain
+`model.compile(); model.fit(x)`: every Hebbian layer learns at once, in one
+unsupervised pass. `fit_greedy` trains them one at a time instead.
+"""
+
+import math
+
+import keras
+
+from keras_hebbian import rules
+from keras_hebbian.layers.base import HebbianLayer
+from keras_hebbian.layers.hebbian_conv2d import HebbianConv2D
+from keras_hebbian.layers.triangle import Triangle
+
+
+def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate,
+                   triangle_power, pool="max", seed=None, name=None):
+    """One SoftHebb convolutional block (Journe et al., ICLR 2023).
+
+    Non-affine batch normalisation, a `HebbianConv2D` learning by SoftHebb
+    (reflect padding, norm-adaptive rate), the `Triangle` activation and
+    pooling (`"max"`: 4x4 windows, stride 2; `"avg"`: 2x2, stride 2).
+
+    Args:
+        filters: int, the block's filters.
+        kernel_size: int, the square kernel's size.
+        in_channels: int, the channels entering the block (sets the initial
+            weight scale, `25 / sqrt(fan_in)`, as in the paper's code).
+        temperature: float, SoftHebb's softmax temperature.
+        learning_rate: float or schedule.
+        triangle_power: float, the `Triangle` exponent.
+        pool: `"max"` or `"avg"`.
+        seed: int or `None`.
+        name: prefix of the layers' names.
+
+    Returns:
+        A list of four Keras layers.
+    """
+    prefix = f"{name}_" if name else ""
+    fan_in = in_channels * kernel_size * kernel_size
+    if pool == "max":
+        pooling = keras.layers.MaxPooling2D(4, strides=2, padding="same", name=f"{prefix}pool")
+    elif pool == "avg":
+        pooling = keras.layers.AveragePooling2D(2, strides=2, name=f"{prefix}pool")
+    else:
+        raise ValueError(f"`pool` must be 'max' or 'avg'. Received: pool={pool!r}")
+    return [
+        keras.layers.BatchNormalization(center=False, scale=False, name=f"{prefix}norm"),
+        HebbianConv2D(
+            filters,
+            kernel_size,
+            padding="reflect",
+            rule=rules.SoftHebb(temperature=temperature),
+            learning_rate=learning_rate,
+            kernel_initializer=keras.initializers.RandomNormal(
+                stddev=25.0 / math.sqrt(fan_in), seed=seed
+            ),
+            seed=seed,
+            name=f"{prefix}conv",
+        ),
+        Triangle(power=triangle_power, name=f"{prefix}triangle"),
+        pooling,
+    ]
+
+
+def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None):
+    """The three-block SoftHebb network for CIFAR-10: 96 -> 384 -> 1536 filters.
+
+    Hyperparameters of the paper's code: kernels 5, 3, 3; inverse
+    temperatures 1, 0.65, 0.25; Triangle powers 0.7, 1.4, 1.0; learning rates
+    0.08, 0.005, 0.01; max, max, average pooling. The model outputs the
+    flattened features of the last block (24,576 for 32x32 inputs), for a
+    linear head.
+
+    Args:
+        input_shape: `(height, width, channels)`.
+        width: multiplies every block's filters (`1.0`: the published sizes).
+        seed: int or `None`.
+
+    Returns:
+        A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
+    """
+    return _softhebb(input_shape, [
+        (96, 5, 1.0, 0.08, 0.7, "max"),
+        (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
+        (1536, 3, 1 / 0.25, 0.01, 1.0, "avg"),
+    ], width, seed, "softhebb_cifar10")
+
+
+def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None):
+    """A two-block SoftHebb network for MNIST: 96 -> 384 filters.
+
+    The first two blocks of `softhebb_cifar10` (the second with average
+    pooling), sized for 28x28 grey images; outputs flattened features.
+    """
+    return _softhebb(input_shape, [
+        (96, 5, 1.0, 0.08, 0.7, "max"),
+        (384, 3, 1 / 0.65, 0.005, 1.4, "avg"),
+    ], width, seed, "softhebb_mnist")
+
+
+def _softhebb(input_shape, blocks, width, seed, name):
+    layers = [keras.Input(input_shape)]
+    channels = input_shape[-1]
+    for index, (filters, kernel, temperature, rate, power, pool) in enumerate(blocks, 1):
+        filters = max(1, int(round(filters * width)))
+        layers += softhebb_block(filters, kernel, channels, temperature, rate, power, pool,
+                                 seed=None if seed is None else seed + index, name=f"block{index}")
+        channels = filters
+    layers.append(keras.layers.Flatten(name="features"))
+    return keras.Sequential(layers, name=name)
+
+
+def hebbian_layers(model):
+    """The Hebbian layers of `model`, in order (nested models included)."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, HebbianLayer):
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found += hebbian_layers(layer)
+    return found
+
+
+def fit_greedy(model, x, epochs=1, batch_size=32, verbose="auto", **fit_kwargs):
+    """Train a model's Hebbian layers one at a time, first to last.
+
+    While layer `i` learns, every other Hebbian layer is frozen
+    (`trainable=False`, so it neither learns nor changes), and the model is
+    compiled again so the flag takes effect on every backend. Afterwards
+    every layer's `trainable` flag is restored.
+
+    Args:
+        model: a Keras model containing Hebbian layers.
+        x: the unlabelled training inputs (anything `fit` accepts).
+        epochs: int, or a list with one entry per Hebbian layer.
+        batch_size: batch size.
+        verbose: Keras verbosity.
+        **fit_kwargs: passed on to `fit`.
+
+    Returns:
+        A list with the `History` of each layer's training.
+    """
+    layers = hebbian_layers(model)
+    if not layers:
+        raise ValueError("`model` has no Hebbian layer to train.")
+    if isinstance(epochs, int):
+        epochs = [epochs] * len(layers)
+    if len(epochs) != len(layers):
+        raise ValueError(
+            f"`epochs` must be an int or a list of {len(layers)} ints (one per Hebbian "
+            f"layer). Received: epochs={epochs!r}"
+        )
+    flags = [layer.trainable for layer in layers]
+    histories = []
+    try:
+        for index, layer in enumerate(layers):
+            for other in layers:
+                other.trainable = other is layer
+            model.compile()
+            histories.append(
+                model.fit(x, epochs=epochs[index], batch_size=batch_size, verbose=verbose,
+                          **fit_kwargs)
+            )
+    finally:
+        for layer, flag in zip(layers, flags):
+            layer.trainable = flag
+        model.compile()
+    return histories
