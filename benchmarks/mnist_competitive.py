@@ -110,9 +110,12 @@ def main():
                 from keras_hebbian.plot import receptive_fields
 
                 os.makedirs(args.figures, exist_ok=True)
+                # the 64 units that win the most training images
+                wins = np.bincount(np.argmax(h_train, axis=1), minlength=args.units)
                 receptive_fields(keras.ops.convert_to_numpy(layer.kernel.value), (28, 28),
+                                 units=64, order=np.argsort(-wins),
                                  path=os.path.join(args.figures, f"{name}_receptive_fields.png"),
-                                 title=f"{name}: 100 of {args.units} units, {epochs} epochs")
+                                 title=f"{name}: the 64 most active of {args.units} units")
             rows.append({"rule": name, "seed": seed, "epochs": epochs,
                          "unsupervised_seconds": seconds, "test_accuracy": accuracy})
             print(f"{name:<10}{seed:>5}{epochs:>8}{seconds:>9.1f}{accuracy:>10.4f}", flush=True)

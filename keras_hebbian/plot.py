@@ -18,7 +18,7 @@ def _pyplot():
 
 
 def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, title=None,
-                     order="norm"):
+                     order="norm", dpi=80):
     """Draw each unit's weights as an image, in a grid.
 
     Args:
@@ -30,7 +30,9 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
         columns: grid columns; defaults to a square grid.
         path: if given, the figure is saved there (PNG by extension) and closed.
         title: optional figure title.
-        order: `"norm"` (largest weight norm first) or `"index"`.
+        order: `"norm"` (largest weight norm first), `"index"`, or a sequence
+            of unit indices to draw in that order.
+        dpi: resolution of the saved figure.
 
     Each image is scaled symmetrically around zero (red positive, blue
     negative) with its own largest absolute weight, as in Krotov & Hopfield's
@@ -46,12 +48,16 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
             f"`kernel` must have shape (prod(image_shape), units) = "
             f"({int(np.prod(image_shape))}, units). Received: {kernel.shape}"
         )
-    if order == "norm":
+    if isinstance(order, str) and order == "norm":
         chosen = np.argsort(-np.linalg.norm(kernel, axis=0))[:units]
-    elif order == "index":
+    elif isinstance(order, str) and order == "index":
         chosen = np.arange(min(units, kernel.shape[1]))
+    elif not isinstance(order, str):
+        chosen = np.asarray(order, dtype=int)[:units]
     else:
-        raise ValueError(f"`order` must be 'norm' or 'index'. Received: order={order!r}")
+        raise ValueError(
+            f"`order` must be 'norm', 'index' or a sequence of units. Received: order={order!r}"
+        )
     count = len(chosen)
     columns = columns or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
@@ -71,6 +77,6 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
         fig.suptitle(title)
     fig.tight_layout(pad=0.1)
     if path is not None:
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=dpi)
         plt.close(fig)
     return fig
