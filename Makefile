@@ -1,7 +1,7 @@
 # keras-hebbian: install, test on every backend, run the demo.
 #   make test                  install into .venv (once), then test on jax, tensorflow and torch
 #   make test BACKENDS=jax     one backend
-#   make demo                  the quickstart on scikit-learn's digits (offline)
+#   make demo                  keras-hebbian train: SoftHebb on scikit-learn's digits (offline)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,8 +32,8 @@ test: install
 	done; exit $$status
 
 demo: $(BIN)/activate
-	$(BIN)/python -m pip install -q -e ".[jax]"
-	KERAS_BACKEND=jax $(BIN)/python examples/quickstart.py
+	$(BIN)/python -m pip install -q -e ".[jax,plot]"
+	$(BIN)/keras-hebbian train --backend jax
 
 clean:
 	rm -rf $(VENV) *.egg-info
