@@ -4,9 +4,9 @@ Layers whose weights learn by a local rule on every training batch, on JAX,
 TensorFlow and PyTorch alike.
 """
 
-from keras_hebbian import datasets, evaluation, layers, models, rules
+from keras_hebbian import callbacks, datasets, evaluation, layers, models, rules
 from keras_hebbian.layers import HebbianDense
 
 __version__ = "0.1.0"
 
-__all__ = ["HebbianDense", "datasets", "evaluation", "layers", "models", "rules", "__version__"]
+__all__ = ["HebbianDense", "callbacks", "datasets", "evaluation", "layers", "models", "rules", "__version__"]

@@ -95,6 +95,12 @@ class Rule:
     ```
     """
 
+    #: The norm every unit's weight vector converges to under this rule, or
+    #: `None` when the rule has no such fixed point; `norm_order` is the norm's
+    #: order. `keras_hebbian.callbacks.HebbianMonitor` reports the distance.
+    fixed_point_norm = None
+    norm_order = 2.0
+
     def effective_kernel(self, kernel):
         """The weights through which the layer's inputs reach its units.
 

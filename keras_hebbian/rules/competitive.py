@@ -88,6 +88,8 @@ class KrotovHopfield(Rule):
     ...                      learning_rate=0.02, kernel_initializer="random_normal")
     """
 
+    fixed_point_norm = 1.0
+
     def __init__(self, p=3.0, k=7, delta=0.4):
         p = check_positive("p", p)
         if p < 2.0:
@@ -97,6 +99,7 @@ class KrotovHopfield(Rule):
         if self.k < 2:
             raise ValueError(f"`k` must be >= 2 (rank 1 is the winner). Received: k={k!r}")
         self.delta = check_non_negative("delta", delta)
+        self.norm_order = self.p
 
     def effective_kernel(self, kernel):
         if self.p == 2.0:
@@ -156,6 +159,8 @@ class SoftHebb(Rule):
             Defaults to `True`.
     """
 
+    fixed_point_norm = 1.0
+
     def __init__(self, temperature=1.0, anti_hebbian=True, adaptive=True, power=0.5,
                  max_normalize=True):
         self.temperature = check_positive("temperature", temperature)
@@ -205,6 +210,8 @@ class WinnerTakeAll(Rule):
         max_normalize: bool, divide the step by its largest entry.
             Defaults to `False`.
     """
+
+    fixed_point_norm = 1.0
 
     def __init__(self, k=1, max_normalize=False):
         self.k = _check_k(k)

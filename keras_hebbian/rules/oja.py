@@ -21,6 +21,8 @@ class Oja(Rule):
     >>> layer = keras_hebbian.layers.HebbianDense(1, rule="oja")
     """
 
+    fixed_point_norm = 1.0
+
     def compute_update(self, pre, post, kernel, state):
         delta = pre.correlate(post) - kernel * ops.mean(ops.square(post), axis=0)
         return delta, state
@@ -39,6 +41,8 @@ class Sanger(Rule):
 
     >>> layer = keras_hebbian.layers.HebbianDense(8, rule="sanger")
     """
+
+    fixed_point_norm = 1.0
 
     def compute_update(self, pre, post, kernel, state):
         outer = ops.matmul(ops.transpose(post), post) / pre.num_samples

@@ -1,0 +1,77 @@
+"""Keras callbacks for Hebbian layers."""
+
+import keras
+import numpy as np
+
+
+class HebbianMonitor(keras.callbacks.Callback):
+    """Adds per-layer figures of every Hebbian layer to Keras' logs, each epoch.
+
+    For each Hebbian layer `name` of the model (nested models included):
+
+    - `name/weight_norm`: mean norm of the units' weight vectors (the rule's
+      norm, e.g. the p-norm for Krotov-Hopfield);
+    - `name/norm_distance`: mean |norm - fixed point| for rules that drive
+      the norms to a fixed point (Oja, Sanger, Krotov-Hopfield, SoftHebb,
+      WTA); absent otherwise;
+    - `name/update_magnitude`: mean absolute change of a weight this epoch;
+    - `name/changed_units`: fraction of units whose weights changed this
+      epoch (for winner-take-all rules: the units that won or were pushed).
+
+    They appear in the progress bar, in `History.history`, and in every
+    callback listed after this one (`CSVLogger`, `TensorBoard`, ...).
+
+    Args:
+        layers: optional list of layer names to monitor; defaults to all
+            Hebbian layers.
+
+    Example:
+
+    ```python
+    model.fit(x, epochs=5, callbacks=[HebbianMonitor(), keras.callbacks.CSVLogger("log.csv")])
+    ```
+    """
+
+    def __init__(self, layers=None):
+        super().__init__()
+        self.layer_names = None if layers is None else list(layers)
+        self._previous = {}
+
+    def _layers(self):
+        from keras_hebbian.models import hebbian_layers
+
+        found = hebbian_layers(self.model)
+        if self.layer_names is not None:
+            known = {layer.name for layer in found}
+            missing = [name for name in self.layer_names if name not in known]
+            if missing:
+                raise ValueError(
+                    f"HebbianMonitor: no Hebbian layer named {missing}; the model has {sorted(known)}"
+                )
+            found = [layer for layer in found if layer.name in self.layer_names]
+        return found
+
+    def on_train_begin(self, logs=None):
+        self._previous = {
+            layer.name: keras.ops.convert_to_numpy(layer.kernel.value).copy()
+            for layer in self._layers()
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for layer in self._layers():
+            kernel = keras.ops.convert_to_numpy(layer.kernel.value)
+            flat = kernel.reshape(-1, kernel.shape[-1])
+            rule = layer.rule
+            norms = np.sum(np.abs(flat) ** rule.norm_order, axis=0) ** (1.0 / rule.norm_order)
+            logs[f"{layer.name}/weight_norm"] = float(norms.mean())
+            if rule.fixed_point_norm is not None:
+                logs[f"{layer.name}/norm_distance"] = float(
+                    np.abs(norms - rule.fixed_point_norm).mean()
+                )
+            previous = self._previous.get(layer.name, kernel).reshape(flat.shape)
+            change = np.abs(flat - previous)
+            logs[f"{layer.name}/update_magnitude"] = float(change.mean())
+            logs[f"{layer.name}/changed_units"] = float(np.mean(change.max(axis=0) > 0))
+            self._previous[layer.name] = kernel.copy()
