@@ -50,19 +50,9 @@ def main():
           f"after {off_diagonal(after):.3f}")
     print(f"lateral diagonal: {np.diag(lateral)} (no unit connects to itself)")
 
-    import matplotlib
+    from keras_hebbian.plot import correlation_matrices
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
-    for ax, c, title in ((axes[0], before, "before"), (axes[1], after, "after")):
-        image = ax.imshow(c, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_title(f"{title}: mean |off-diagonal| = {off_diagonal(c):.3f}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(image, ax=axes, shrink=0.8, label="correlation between units")
-    fig.savefig(args.out, dpi=100)
+    correlation_matrices([before, after], titles=["before", "after"], path=args.out)
     print(f"saved {args.out}")
 
 

@@ -80,3 +80,89 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
         fig.savefig(path, dpi=dpi)
         plt.close(fig)
     return fig
+
+
+def conv_filters(kernel, units=64, path=None, title=None, dpi=80):
+    """Draw a `HebbianConv2D` kernel `(kh, kw, channels, filters)`, one image per filter.
+
+    One or three input channels are drawn as grey or colour images; other
+    channel counts as their mean over channels.
+    """
+    kernel = np.asarray(kernel, dtype="float32")
+    if kernel.ndim != 4:
+        raise ValueError(f"`kernel` must have shape (kh, kw, channels, filters). Received: {kernel.shape}")
+    kh, kw, channels, filters = kernel.shape
+    if channels not in (1, 3):
+        kernel = kernel.mean(axis=2, keepdims=True)
+        channels = 1
+    image_shape = (kh, kw) if channels == 1 else (kh, kw, channels)
+    return receptive_fields(kernel.reshape(-1, filters), image_shape, units=units, path=path,
+                            title=title, dpi=dpi)
+
+
+def norm_convergence(history, path=None, title=None, dpi=80):
+    """Plot the `HebbianMonitor` curves of a training run, one panel per figure kind.
+
+    Args:
+        history: a `keras.callbacks.History` or its `.history` dict, with the
+            `"<layer>/weight_norm"`, `"<layer>/norm_distance"`, ... entries
+            that `HebbianMonitor` adds.
+        path: if given, the figure is saved there and closed.
+
+    Returns:
+        The matplotlib `Figure`.
+    """
+    plt = _pyplot()
+    logs = getattr(history, "history", history)
+    kinds = ["weight_norm", "norm_distance", "update_magnitude", "changed_units"]
+    present = [k for k in kinds if any(key.endswith("/" + k) for key in logs)]
+    if not present:
+        raise ValueError("`history` has no HebbianMonitor entries (train with callbacks=[HebbianMonitor()]).")
+    fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 2.8), squeeze=False)
+    for ax, kind in zip(axes[0], present):
+        for key in sorted(k for k in logs if k.endswith("/" + kind)):
+            values = logs[key]
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=key.split("/")[0])
+        ax.set_title(kind.replace("_", " "), fontsize=9)
+        ax.set_xlabel("epoch")
+        if kind in ("norm_distance", "update_magnitude"):
+            ax.set_yscale("log")
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+    return fig
+
+
+def correlation_matrices(matrices, titles=None, path=None, dpi=100):
+    """Draw correlation matrices side by side (e.g. a layer's units before and after).
+
+    Args:
+        matrices: a list of square arrays with values in [-1, 1].
+        titles: optional list of panel titles; each gets the mean absolute
+            off-diagonal value appended.
+        path: if given, the figure is saved there and closed.
+
+    Returns:
+        The matplotlib `Figure`.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 3.6),
+                             constrained_layout=True, squeeze=False)
+    image = None
+    for index, (ax, c) in enumerate(zip(axes[0], matrices)):
+        c = np.asarray(c)
+        off = np.abs(c[~np.eye(len(c), dtype=bool)]).mean()
+        label = titles[index] if titles else f"matrix {index}"
+        image = ax.imshow(c, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_title(f"{label}: mean |off-diagonal| = {off:.3f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="correlation")
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+    return fig

@@ -45,3 +45,37 @@ def test_receptive_fields_png(tmp_path):
     assert image.std() > 10  # not blank
     with pytest.raises(ValueError, match=r"= \(64, units\)\. Received: \(60, 30\)"):
         receptive_fields(kernel[:60], (8, 8))
+
+
+def _png_stats(path):
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("L"), dtype="float32")
+    return image.shape, image.std()
+
+
+def test_conv_filters_png(tmp_path):
+    from keras_hebbian.plot import conv_filters
+
+    kernel = np.random.default_rng(0).normal(size=(5, 5, 3, 12))
+    conv_filters(kernel, path=tmp_path / "rgb.png")
+    conv_filters(kernel[:, :, :2], path=tmp_path / "mean.png")
+    for name in ("rgb.png", "mean.png"):
+        shape, std = _png_stats(tmp_path / name)
+        assert min(shape) > 100 and std > 10
+    with pytest.raises(ValueError, match=r"\(kh, kw, channels, filters\)"):
+        conv_filters(kernel[0])
+
+
+def test_norm_convergence_and_correlation_pngs(tmp_path):
+    from keras_hebbian.plot import correlation_matrices, norm_convergence
+
+    logs = {"a/weight_norm": [3.0, 2.0, 1.1], "a/norm_distance": [2.0, 1.0, 0.1], "loss": [0, 0, 0]}
+    norm_convergence(logs, path=tmp_path / "curves.png")
+    shape, std = _png_stats(tmp_path / "curves.png")
+    assert shape[1] > shape[0] and std > 5
+    with pytest.raises(ValueError, match="no HebbianMonitor entries"):
+        norm_convergence({"loss": [0.0]})
+    c = np.corrcoef(np.random.default_rng(0).normal(size=(4, 50)))
+    correlation_matrices([c, np.eye(4)], titles=["before", "after"], path=tmp_path / "corr.png")
+    assert _png_stats(tmp_path / "corr.png")[1] > 10
