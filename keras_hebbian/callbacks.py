@@ -21,9 +21,17 @@ class HebbianMonitor(keras.callbacks.Callback):
     They appear in the progress bar, in `History.history`, and in every
     callback listed after this one (`CSVLogger`, `TensorBoard`, ...).
 
+    With `log_dir`, it also writes each dense layer's receptive fields (the
+    64 units of largest norm, drawn by `keras_hebbian.plot.receptive_fields`
+    with `image_shape`) as a TensorBoard image each epoch, under
+    `log_dir/hebbian` (this needs TensorFlow installed, whatever the backend).
+
     Args:
         layers: optional list of layer names to monitor; defaults to all
             Hebbian layers.
+        log_dir: optional TensorBoard folder for receptive-field images.
+        image_shape: `(height, width)` or `(height, width, channels)` of the
+            inputs of the dense layers drawn; required with `log_dir`.
 
     Example:
 
@@ -32,10 +40,15 @@ class HebbianMonitor(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, layers=None):
+    def __init__(self, layers=None, log_dir=None, image_shape=None):
         super().__init__()
         self.layer_names = None if layers is None else list(layers)
+        self.log_dir = log_dir
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        if log_dir is not None and image_shape is None:
+            raise ValueError("HebbianMonitor: `image_shape` is required with `log_dir`.")
         self._previous = {}
+        self._writer = None
 
     def _layers(self):
         from keras_hebbian.models import hebbian_layers
@@ -75,3 +88,30 @@ class HebbianMonitor(keras.callbacks.Callback):
             logs[f"{layer.name}/update_magnitude"] = float(change.mean())
             logs[f"{layer.name}/changed_units"] = float(np.mean(change.max(axis=0) > 0))
             self._previous[layer.name] = kernel.copy()
+            if self.log_dir is not None and kernel.ndim == 2:
+                self._write_image(layer.name, kernel, epoch)
+
+    def _write_image(self, name, kernel, epoch):
+        import io
+
+        import tensorflow as tf
+
+        from keras_hebbian.plot import _pyplot, receptive_fields
+
+        if self._writer is None:
+            import os
+
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "hebbian"))
+        figure = receptive_fields(kernel, self.image_shape, units=64)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=60)
+        _pyplot().close(figure)
+        image = tf.io.decode_png(buffer.getvalue(), channels=4)
+        with self._writer.as_default():
+            tf.summary.image(f"{name}/receptive_fields", image[None], step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -57,3 +57,20 @@ def test_unknown_layer_name():
     model, _ = _model("oja")
     with pytest.raises(ValueError, match=r"no Hebbian layer named \['other'\]"):
         model.fit(np.zeros((4, 10), "float32"), verbose=0, callbacks=[HebbianMonitor(["other"])])
+
+
+def test_receptive_field_images_in_tensorboard(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    x = np.random.default_rng(3).normal(size=(64, 10)).astype("float32")
+    model, _ = _model("oja")
+    monitor = HebbianMonitor(log_dir=str(tmp_path), image_shape=(2, 5))
+    model.fit(x, epochs=2, batch_size=32, verbose=0, callbacks=[monitor])
+    files = list((tmp_path / "hebbian").glob("events.out.tfevents.*"))
+    assert files
+    tags = []
+    for record in tf.data.TFRecordDataset([str(f) for f in files]):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        tags += [(value.tag, event.step) for value in event.summary.value]
+    assert ("hebb/receptive_fields", 0) in tags and ("hebb/receptive_fields", 1) in tags
+    with pytest.raises(ValueError, match="`image_shape` is required"):
+        HebbianMonitor(log_dir=str(tmp_path))
