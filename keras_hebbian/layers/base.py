@@ -91,6 +91,9 @@ class HebbianLayer(keras.layers.Layer):
         kernel_constraint: optional `keras.constraints.Constraint` applied to
             the kernel after every update (e.g. `UnitNorm(axis=0)`).
         seed: int or `None`, seeds the kernel initializer and the random mask.
+        activation: activation of the outputs (the rule sees activated outputs).
+        use_bias: bool, add a trainable bias (learned by backprop only).
+        bias_initializer: initializer of the bias.
     """
 
     def __init__(
@@ -102,9 +105,15 @@ class HebbianLayer(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         kernel_constraint=None,
         seed=None,
+        activation=None,
+        use_bias=False,
+        bias_initializer="zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.rule = rules_module.get(rule)
         self.learning_rate = check_learning_rate(learning_rate)
         if isinstance(connectivity, str):
@@ -158,6 +167,19 @@ class HebbianLayer(keras.layers.Layer):
         self.kernel = self.kernel_plastic.variable
         self.connectivity_mask = self.kernel_plastic.mask
         self.rule_state = self.kernel_plastic.state
+
+    def add_bias(self, units):
+        """Create the trainable bias when `use_bias` (else `self.bias = None`)."""
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(units,),
+                                        initializer=self.bias_initializer)
+
+    def activate(self, outputs):
+        """Add the bias (if any) and apply the activation."""
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
 
     def add_plastic(self, name, shape, rule, learning_rate, initializer, mask=None,
                     constraint=None):
@@ -299,6 +321,9 @@ class HebbianLayer(keras.layers.Layer):
                 ),
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "seed": self.seed,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

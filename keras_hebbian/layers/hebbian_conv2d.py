@@ -149,6 +149,9 @@ class HebbianConv2D(HebbianLayer):
             kernel_initializer=kernel_initializer,
             kernel_constraint=kernel_constraint,
             seed=seed,
+            activation=activation,
+            use_bias=use_bias,
+            bias_initializer=bias_initializer,
             **kwargs,
         )
         self.filters = filters
@@ -167,9 +170,6 @@ class HebbianConv2D(HebbianLayer):
                 f"Received: padding={padding!r}"
             )
         self.padding = padding
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
@@ -187,11 +187,7 @@ class HebbianConv2D(HebbianLayer):
                     f"({(k - 1) * d + 1}) with padding='valid'."
                 )
         self.add_plastic_kernel(self.kernel_size + (channels, self.filters))
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,), initializer=self.bias_initializer
-            )
+        self.add_bias(self.filters)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
 
     def _paddings(self, height, width):
@@ -222,9 +218,7 @@ class HebbianConv2D(HebbianLayer):
         kernel = self.rule.effective_kernel(self.read(self.kernel_plastic, learning))
         outputs = ops.conv(padded, kernel, strides=self.strides, padding="valid",
                            dilation_rate=self.dilation_rate)
-        if self.bias is not None:
-            outputs = outputs + self.bias
-        outputs = self.activation(outputs)
+        outputs = self.activate(outputs)
         pre = ConvPresynaptic(
             ops.cast(ops.stop_gradient(padded), "float32"),
             self.kernel_size,
@@ -249,9 +243,6 @@ class HebbianConv2D(HebbianLayer):
                 "strides": self.strides,
                 "padding": self.padding,
                 "dilation_rate": self.dilation_rate,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

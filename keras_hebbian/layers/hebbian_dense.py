@@ -125,12 +125,12 @@ class HebbianDense(HebbianLayer):
             kernel_initializer=kernel_initializer,
             kernel_constraint=kernel_constraint,
             seed=seed,
+            activation=activation,
+            use_bias=use_bias,
+            bias_initializer=bias_initializer,
             **kwargs,
         )
         self.units = units
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.lateral = None if lateral is None else rules_module.get(lateral)
         self.lateral_learning_rate = (
@@ -159,11 +159,7 @@ class HebbianDense(HebbianLayer):
                 f"known. Received input_shape={input_shape}"
             )
         self.add_plastic_kernel((in_features, self.units))
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer
-            )
+        self.add_bias(self.units)
         self.lateral_plastic = None
         if self.lateral is not None:
             self.lateral_plastic = self.add_plastic(
@@ -220,9 +216,6 @@ class HebbianDense(HebbianLayer):
         config.update(
             {
                 "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "lateral": None if self.lateral is None else rules_module.serialize(self.lateral),
                 "lateral_learning_rate": serialize_learning_rate(self.lateral_learning_rate),
                 "lateral_iterations": self.lateral_iterations,
