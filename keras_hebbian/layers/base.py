@@ -328,12 +328,6 @@ class HebbianLayer(keras.layers.Layer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["rule"] = rules_module.get(config["rule"])
-        return cls(**config)
-
 
 class Plastic:
     """A matrix that learns by a rule: its variable, mask, rule and rule state.

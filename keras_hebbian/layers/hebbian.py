@@ -118,10 +118,6 @@ class Hebbian(HebbianDense):
         )
         return base
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
 
 def _flat_size(input_shape):
     dims = input_shape[1:]

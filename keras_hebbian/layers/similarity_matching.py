@@ -106,10 +106,6 @@ class SimilarityMatching(HebbianDense):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
 
 def _divide(learning_rate, tau):
     learning_rate = check_learning_rate(learning_rate)
