@@ -69,7 +69,7 @@ def test_trainable_false_freezes_plasticity():
     x = _data()
     layer = HebbianDense(4, learning_rate=0.05, seed=0)
     layer.trainable = False
-    model = fit_unsupervised(layer, x)
+    fit_unsupervised(layer, x)
     initial = keras.initializers.GlorotUniform(seed=0)((16, 4))
     np.testing.assert_array_equal(layer.kernel.numpy(), keras.ops.convert_to_numpy(initial))
 
