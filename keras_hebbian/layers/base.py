@@ -7,13 +7,16 @@ such assigns on JAX (stateless call), TensorFlow (stateful ops) and PyTorch
 (in-place copy).
 """
 
+import sys
 import warnings
+import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_hebbian import rules as rules_module
+from keras_hebbian.distribution import all_gather_many
 from keras_hebbian.rules.base import check_non_negative
 
 # A model made only of Hebbian layers has no trainable weights by design; Keras
@@ -23,6 +26,7 @@ warnings.filterwarnings(
 )
 
 CONNECTIVITY_MODES = ("all", "random", "zero")
+NONFINITE_MODES = ("raise", "skip")
 
 
 def check_learning_rate(learning_rate, name="learning_rate"):
@@ -94,6 +98,12 @@ class HebbianLayer(keras.layers.Layer):
         activation: activation of the outputs (the rule sees activated outputs).
         use_bias: bool, add a trainable bias (learned by backprop only).
         bias_initializer: initializer of the bias.
+        on_nonfinite: what a learning call does with a batch that holds NaN
+            or Inf: `"raise"` (default) stops with an error, `"skip"` leaves
+            the batch out of learning (the outputs are still computed). Either
+            way no weight changes. An update that would make a weight (or
+            the rule's state) non-finite always raises, naming the layer, and
+            the last finite weights are kept.
     """
 
     def __init__(
@@ -108,9 +118,16 @@ class HebbianLayer(keras.layers.Layer):
         activation=None,
         use_bias=False,
         bias_initializer="zeros",
+        on_nonfinite="raise",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if on_nonfinite not in NONFINITE_MODES:
+            raise ValueError(
+                f"`on_nonfinite` must be one of {NONFINITE_MODES}. "
+                f"Received: on_nonfinite={on_nonfinite!r}"
+            )
+        self.on_nonfinite = on_nonfinite
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -257,9 +274,7 @@ class HebbianLayer(keras.layers.Layer):
         learning = self.plastic(training)
         outputs, updates = self.respond(inputs, learning)
         if learning:
-            for plastic, pre, post in updates:
-                self.apply_rule(plastic, pre, post)
-            self.updates.assign_add(ops.ones((), dtype="int32"))
+            self.learn(updates)
         # Keras' `fit()` and `evaluate()` on TensorFlow and PyTorch refuse a
         # model that has no loss. A zero tied to the output lets
         # `model.compile(); model.fit(x)` work for networks made only of
@@ -267,6 +282,59 @@ class HebbianLayer(keras.layers.Layer):
         # of a model compiled with one.
         self.add_loss(ops.cast(ops.sum(ops.ravel(outputs)[:1]), "float32") * 0.0)
         return outputs
+
+    def learn(self, updates):
+        """Apply the rules' updates, all or none of them.
+
+        The pre- and post-synaptic signals are first gathered from every
+        replica when training is distributed (`keras_hebbian.distribution`),
+        so each replica computes the update of the global batch. Every update
+        is computed before any is applied, and they are applied only if the
+        batch is finite and every new weight and rule state is finite;
+        otherwise no variable changes and, by `on_nonfinite`, the batch is
+        skipped or learning stops with an error that names the layer.
+        """
+        tensors = all_gather_many(
+            [t for _, pre, post in updates for t in (pre.inputs, ops.cast(post, "float32"))]
+        )
+        updates = [(plastic, pre.with_inputs(tensors[2 * i]), tensors[2 * i + 1])
+                   for i, (plastic, pre, _) in enumerate(updates)]
+        proposals = [self.propose(plastic, pre, post) for plastic, pre, post in updates]
+        # The first pair's pre-synaptic side is the layer's own inputs.
+        finite_inputs = _all_finite([updates[0][1].inputs])
+        finite_result = _all_finite(
+            [w for _, w, _ in proposals] + [v for _, _, s in proposals for v in s.values()]
+        )
+        self._stop_if_nonfinite(finite_inputs, finite_result)
+        accept = ops.logical_and(finite_inputs, finite_result)
+        for plastic, new_weights, new_state in proposals:
+            plastic.variable.assign(ops.where(accept, new_weights, plastic.variable.value))
+            for key, var in plastic.state.items():
+                var.assign(ops.where(accept, new_state[key], var.value))
+        self.updates.assign_add(ops.cast(accept, "int32"))
+
+    def _stop_if_nonfinite(self, finite_inputs, finite_result):
+        input_message = (
+            f"Layer '{self.name}' received a batch with NaN or Inf values while "
+            "learning; no weight was changed. Clean the inputs, or construct "
+            "the layer with on_nonfinite='skip' to leave such batches out."
+        )
+        result_message = (
+            f"Learning stopped: this update would make the weights of layer "
+            f"'{self.name}' non-finite (NaN or Inf); the last finite weights "
+            "are kept. Lower its learning_rate or use a rule that bounds the "
+            "weights (e.g. rule='oja' instead of 'hebb')."
+        )
+        if self.on_nonfinite == "skip":
+            # A skipped batch proposes no weights to check.
+            finite_result = ops.logical_or(ops.logical_not(finite_inputs), finite_result)
+            checks = [(finite_result, result_message)]
+        else:
+            checks = [(finite_inputs, input_message),
+                      (ops.logical_or(ops.logical_not(finite_inputs), finite_result),
+                       result_message)]
+        for condition, message in checks:
+            _raise_unless(condition, message)
 
     def respond(self, inputs, learning):
         """Compute the layer's outputs and the pairs its rules learn from.
@@ -285,8 +353,11 @@ class HebbianLayer(keras.layers.Layer):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement `respond()`.")
 
-    def apply_rule(self, plastic, pre, post):
-        """Apply one update of `plastic`'s rule, given the batch's pre/post pair."""
+    def propose(self, plastic, pre, post):
+        """One update of `plastic`'s rule: `(plastic, new_weights, new_state)`.
+
+        Nothing is assigned here; `learn` applies the proposals.
+        """
         post = ops.cast(ops.stop_gradient(post), "float32")
         weights = plastic.variable.value
         state = {key: var.value for key, var in plastic.state.items()}
@@ -299,9 +370,7 @@ class HebbianLayer(keras.layers.Layer):
             new_weights = plastic.constraint(new_weights)
         if plastic.mask is not None:
             new_weights = ops.where(plastic.mask.value > 0, new_weights, 0.0)
-        plastic.variable.assign(new_weights)
-        for key, var in plastic.state.items():
-            var.assign(new_state[key])
+        return plastic, new_weights, new_state
 
     # -- configuration --------------------------------------------------------
 
@@ -324,6 +393,7 @@ class HebbianLayer(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "on_nonfinite": self.on_nonfinite,
             }
         )
         return config
@@ -348,6 +418,110 @@ class Plastic:
         self.learning_rate = learning_rate
         self.constraint = constraint
         self.state = state
+
+
+def _all_finite(tensors):
+    """A scalar bool tensor: every entry of every tensor is finite."""
+    result = ops.convert_to_tensor(True)
+    for tensor in tensors:
+        tensor = ops.convert_to_tensor(tensor)
+        if not ("float" in str(tensor.dtype)):
+            continue
+        result = ops.logical_and(result, ops.all(ops.isfinite(tensor)))
+    return result
+
+
+def _raise_unless(condition, message):
+    """Stop learning with `message` when the scalar bool `condition` is false.
+
+    Called eagerly (PyTorch, or a layer called outside a compiled step), it
+    raises `FloatingPointError` at once. Inside a compiled training step an
+    error would lose state (Keras' JAX trainer hands every weight to each
+    step), so the step ends normally, the update unapplied, and a host
+    callback on that path sets `stop_training` on the model being trained;
+    `fit()` then puts the last finite weights back into the variables and
+    raises `FloatingPointError(message)` at its end. Under TensorFlow's XLA
+    compilation (`jit_compile=True`) no host callback can run: the batch is
+    skipped, as with `on_nonfinite="skip"`.
+    """
+    backend = keras.backend.backend()
+    if _is_eager(backend, condition):
+        if not bool(ops.convert_to_numpy(condition)):
+            raise FloatingPointError(message)
+        return
+    model = _model_in_train_step()
+
+    def stop():
+        owner = None if model is None else model()
+        if owner is None:
+            raise FloatingPointError(message)
+        owner.stop_training = True
+        _raise_at_train_end(owner, message)
+
+    if backend == "jax":
+        import jax
+
+        jax.lax.cond(condition, lambda: None, lambda: jax.debug.callback(stop))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+
+        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            return
+
+        def host():
+            stop()
+            return True
+
+        tf.cond(condition, lambda: tf.constant(True),
+                lambda: tf.py_function(host, [], tf.bool))
+
+
+def _is_eager(backend, condition):
+    """Whether `condition` has a value now (not inside a traced function)."""
+    if backend == "jax":
+        import jax
+
+        return not isinstance(condition, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    return True
+
+
+def _raise_at_train_end(model, message):
+    """Raise `FloatingPointError(message)` once `model.fit()` has synced its state.
+
+    `model.history` is the `History` callback of the running `fit()`; its
+    `on_train_end` runs after Keras' trainer has put the last state back into
+    the variables. The first message wins (replicas may each report).
+    """
+    history = getattr(model, "history", None)
+    if history is None:
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return
+    if "on_train_end" in vars(history):
+        return
+    original = history.on_train_end
+
+    def on_train_end(logs=None):
+        del history.on_train_end  # back to the class' method
+        original(logs)
+        raise FloatingPointError(message)
+
+    history.on_train_end = on_train_end
+
+
+def _model_in_train_step():
+    """A weak reference to the `keras.Model` whose `train_step` is tracing this call."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if frame.f_code.co_name == "train_step" and isinstance(owner, keras.Model):
+            return weakref.ref(owner)
+        frame = frame.f_back
+    return None
 
 
 def _is_mode(connectivity, mode):

@@ -114,6 +114,7 @@ class Hebbian(HebbianDense):
                     keras.initializers.get(self._kernel_initializer_arg)
                 ),
                 "seed": self.seed,
+                "on_nonfinite": self.on_nonfinite,
             }
         )
         return base

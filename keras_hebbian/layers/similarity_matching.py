@@ -102,6 +102,7 @@ class SimilarityMatching(HebbianDense):
                     keras.initializers.get(self._kernel_initializer_arg)
                 ),
                 "seed": self.seed,
+                "on_nonfinite": self.on_nonfinite,
             }
         )
         return config

@@ -1,5 +1,7 @@
 """The `Rule` base class and the pre-synaptic view that layers hand to rules."""
 
+import copy
+
 import keras
 from keras import ops
 
@@ -18,6 +20,12 @@ class Presynaptic:
 
     def __init__(self, inputs):
         self.inputs = inputs
+
+    def with_inputs(self, inputs):
+        """A copy of this view over other inputs (e.g. gathered from replicas)."""
+        other = copy.copy(self)
+        other.inputs = inputs
+        return other
 
     @property
     def num_samples(self):
