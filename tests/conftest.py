@@ -40,3 +40,18 @@ def fit_unsupervised(layer, x, epochs=1, batch_size=32):
     model.compile()
     model.fit(x, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
     return model
+
+
+# Property tests (tests/test_properties.py): a fixed, derandomized profile, so
+# every run checks the same examples; HYPOTHESIS_PROFILE=thorough for more.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "thorough", max_examples=300, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "ci"))
