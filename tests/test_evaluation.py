@@ -79,3 +79,26 @@ def test_norm_convergence_and_correlation_pngs(tmp_path):
     c = np.corrcoef(np.random.default_rng(0).normal(size=(4, 50)))
     correlation_matrices([c, np.eye(4)], titles=["before", "after"], path=tmp_path / "corr.png")
     assert _png_stats(tmp_path / "corr.png")[1] > 10
+
+
+def test_tanh_head_learns_and_beats_chance():
+    features, labels = _separable()
+    features = np.abs(features)
+    accuracy = train_head(features[:200], labels[:200], features[200:], labels[200:],
+                          power=2.0, head="tanh", epochs=30, batch_size=32,
+                          learning_rate=0.01, beta=3.0)
+    assert accuracy > 0.95
+    noise = np.abs(np.random.default_rng(1).normal(size=(300, 3)))
+    assert train_head(noise[:200], labels[:200], noise[200:], labels[200:], head="tanh",
+                      epochs=5) < 0.6
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"head": "svm"}, "`head` must be one of"), ({"beta": 0.0}, "beta=0.0"),
+     ({"head": "tanh", "m": 0.5}, "`m` must be >= 1")],
+)
+def test_train_head_rejects_bad_settings(kwargs, message):
+    features, labels = _separable(n=20)
+    with pytest.raises(ValueError, match=message):
+        train_head(features, labels, features, labels, **kwargs)

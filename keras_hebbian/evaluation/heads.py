@@ -14,14 +14,27 @@ def power_features(features, power=1.0):
     return features if power == 1.0 else features**power
 
 
-def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs=30,
-               batch_size=256, learning_rate=1e-3, seed=0, verbose=0):
-    """Train a softmax head on frozen features and return its test accuracy.
+HEADS = ("softmax", "tanh")
 
-    The features pass through `relu(h) ** power`, are standardised with the
-    training set's statistics (a `keras.layers.Normalization`), and feed one
-    `Dense` softmax layer trained with Adam, its rate cosine-annealed to zero.
-    The features are frozen: only the head learns.
+
+def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs=30,
+               batch_size=256, learning_rate=1e-3, seed=0, verbose=0, head="softmax",
+               beta=10.0, m=6.0):
+    """Train a supervised head on frozen features and return its test accuracy.
+
+    The features pass through `relu(h) ** power`; then one of two heads:
+
+    - `"softmax"`: features standardised with the training set's statistics
+      (a `keras.layers.Normalization`), one `Dense` softmax layer,
+      cross-entropy.
+    - `"tanh"`: Krotov & Hopfield's head (PNAS 2019): features divided by
+      one number (the median over training samples of their largest
+      feature), `c = tanh(beta * S h)` with a bias-free `S`, and the loss
+      `sum_classes |c - t| ** m` with targets `t` of +1 for the class and -1
+      for the others. With rectified power features it is the stronger head.
+
+    Either head trains with Adam, its rate cosine-annealed to zero. The
+    features are frozen: only the head learns.
 
     Args:
         train_features: array `(n_train, ...)`, flattened after the first axis.
@@ -34,27 +47,62 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         learning_rate: initial Adam learning rate.
         seed: seeds the head's initialisation and shuffling.
         verbose: Keras verbosity of the head's `fit`.
+        head: `"softmax"` or `"tanh"`.
+        beta: float > 0, the gain inside the tanh (`"tanh"` head).
+        m: float >= 1, the exponent of the loss (`"tanh"` head).
 
     Returns:
         Test accuracy, a float in [0, 1].
+
+    Example:
+
+    >>> accuracy = train_head(h_train, y_train, h_test, y_test, power=4.5,
+    ...                       head="tanh", epochs=60, batch_size=100)
     """
     import keras
 
+    from keras_hebbian.rules.base import check_positive
+
+    if head not in HEADS:
+        raise ValueError(f"`head` must be one of {HEADS}. Received: head={head!r}")
+    beta = check_positive("beta", beta)
+    m = check_positive("m", m)
+    if m < 1.0:
+        raise ValueError(f"`m` must be >= 1. Received: m={m!r}")
     train = power_features(train_features, power).reshape(len(train_features), -1)
     test = power_features(test_features, power).reshape(len(test_features), -1)
     classes = int(max(np.max(y_train), np.max(y_test))) + 1
     keras.utils.set_random_seed(seed)
-    normalize = keras.layers.Normalization()
-    normalize.adapt(train)
-    head = keras.Sequential(
-        [keras.Input(train.shape[1:]), normalize, keras.layers.Dense(classes, activation="softmax")]
-    )
+    if head == "softmax":
+        normalize = keras.layers.Normalization()
+        normalize.adapt(train)
+        layers = [normalize, keras.layers.Dense(classes, activation="softmax")]
+        loss = "sparse_categorical_crossentropy"
+    else:
+        scale = float(np.median(np.max(train, axis=1)))
+        scale = scale if scale > 0.0 else 1.0
+        train, test = train / scale, test / scale
+        layers = [keras.layers.Dense(classes, use_bias=False),
+                  keras.layers.Activation(lambda z: keras.ops.tanh(beta * z))]
+        loss = _power_loss(classes, m)
+    model = keras.Sequential([keras.Input(train.shape[1:])] + layers)
     steps = epochs * int(np.ceil(len(train) / batch_size))
-    head.compile(
+    model.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss,
     )
-    head.fit(train, np.asarray(y_train), epochs=epochs, batch_size=batch_size, verbose=verbose)
-    _, accuracy = head.evaluate(test, np.asarray(y_test), batch_size=1024, verbose=0)
-    return float(accuracy)
+    model.fit(train, np.asarray(y_train), epochs=epochs, batch_size=batch_size, verbose=verbose)
+    predicted = np.argmax(model.predict(test, batch_size=1024, verbose=0), axis=1)
+    return float(np.mean(predicted == np.asarray(y_test)))
+
+
+def _power_loss(classes, m):
+    """`sum |c - t| ** m` over classes, targets +1 for the label and -1 elsewhere."""
+    from keras import ops
+
+    def loss(labels, outputs):
+        labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+        targets = 2.0 * ops.one_hot(labels, classes) - 1.0
+        return ops.sum(ops.power(ops.abs(outputs - targets), m), axis=-1)
+
+    return loss
