@@ -48,7 +48,8 @@ class Hebbian(HebbianDense):
             `(in_features, output_dim)`, of the feed-forward kernel.
             Defaults to `"random"`.
         connectivity_prob: float in [0, 1], for `"random"`. Defaults to `0.25`.
-        **kwargs: `seed`, `kernel_initializer` and the base layer arguments.
+        **kwargs: `seed`, `kernel_initializer`, `on_nonfinite` and the base
+            layer arguments.
 
     Call arguments:
         inputs: tensor `(batch, d1, ..., dn)`.

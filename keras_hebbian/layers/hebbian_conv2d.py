@@ -101,7 +101,9 @@ class HebbianConv2D(HebbianLayer):
         kernel_initializer, bias_initializer, kernel_constraint,
         connectivity, connectivity_prob, seed: as in `HebbianDense`; the
             kernel and masks have shape `(kh, kw, in_channels, filters)`.
-        **kwargs: base layer arguments.
+        **kwargs: `on_nonfinite` (`"raise"` or `"skip"`: what a learning
+            call does with a batch holding NaN or Inf; see `HebbianLayer`) and
+            base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: tensor `(batch, height, width, channels)`.

@@ -76,7 +76,9 @@ class HebbianDense(HebbianLayer):
             norm (which bounds its spectral radius) is at most this, which
             makes the iteration a contraction and `I - L` well conditioned.
             Defaults to `0.95`; `None` removes the guard.
-        **kwargs: base layer arguments (`name`, `dtype`, ...).
+        **kwargs: `on_nonfinite` (`"raise"` or `"skip"`: what a learning
+            call does with a batch holding NaN or Inf; see `HebbianLayer`) and
+            base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: tensor of shape `(batch, ..., in_features)`.

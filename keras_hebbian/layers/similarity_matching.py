@@ -38,7 +38,9 @@ class SimilarityMatching(HebbianDense):
         kernel_initializer: initializer of `W`. Defaults to
             `"glorot_uniform"`.
         seed: int or `None`.
-        **kwargs: base layer arguments (`name`, `dtype`, ...).
+        **kwargs: `on_nonfinite` (`"raise"` or `"skip"`: what a learning
+            call does with a batch holding NaN or Inf; see `HebbianLayer`) and
+            base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: tensor `(batch, ..., in_features)`.
