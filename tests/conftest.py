@@ -9,6 +9,7 @@ import pytest
 def _clean_keras_state():
     keras.utils.clear_session()
     keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(0)  # shuffling in fit() and unseeded initializers
     yield
     keras.config.set_dtype_policy("float32")
 

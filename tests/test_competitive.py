@@ -99,13 +99,14 @@ def test_softhebb_weight_norms_converge_to_one():
     model.compile()
     model.build((None, 16))
     before = np.abs(np.linalg.norm(layer.kernel.numpy(), axis=0) - 1)
-    model.fit(x, epochs=5, batch_size=50, verbose=0)
+    model.fit(x, epochs=10, batch_size=50, verbose=0)
     w = layer.kernel.numpy()
     wins = np.bincount(np.argmax(x @ w, axis=1), minlength=10) / len(x)
     winners = np.flatnonzero(wins > 0.03)
     assert len(winners) >= 5
     assert np.min(before[winners]) > 1.0
-    np.testing.assert_allclose(np.linalg.norm(w, axis=0)[winners], 1.0, atol=0.05)
+    # Over shuffling seeds 0-7 the largest deviation after 10 epochs is 0.004-0.017.
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0)[winners], 1.0, atol=0.03)
 
 
 @pytest.mark.parametrize("k", [1, 2])
