@@ -115,13 +115,15 @@ def run_tensorflow(results, kind):
         results[f"{kind}/mirrored"] = fit(model, kind)
 
 
-def torch_replica(rank, kind, world, port, out):
+def torch_replica(rank, kind, world, store, out):
+    import datetime
+
     import torch
     import torch.distributed as dist
 
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file store: no TCP port to race for; a timeout turns a hang into an error.
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank,
+                            world_size=world, timeout=datetime.timedelta(seconds=120))
     torch.set_num_threads(1)
     try:
         model = build(kind)
@@ -150,7 +152,6 @@ def train(module, model, kind, local):
 
 
 def run_torch(results, kind):
-    import socket
     import tempfile
 
     import torch
@@ -159,12 +160,10 @@ def run_torch(results, kind):
     model(DATA[kind][:1])
     train(model, model, kind, lambda x: x)
     results[f"{kind}/single"] = weights(model)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rank{rank}.npz")
-        torch.multiprocessing.spawn(torch_replica, args=(kind, 2, port, out), nprocs=2)
+        store = os.path.join(tmp, "store")
+        torch.multiprocessing.spawn(torch_replica, args=(kind, 2, store, out), nprocs=2)
         for rank in range(2):
             with np.load(out.format(rank=rank)) as f:
                 results[f"{kind}/ddp_rank{rank}"] = [f[f"arr_{i}"] for i in range(len(f.files))]

@@ -26,8 +26,11 @@ def trained(tmp_path_factory):
     backend = keras.backend.backend()
     out = tmp_path_factory.mktemp("distribution") / "weights.npz"
     env = dict(os.environ, KERAS_BACKEND=backend)
-    result = subprocess.run([sys.executable, WORKER, backend, str(out)], env=env,
-                            capture_output=True, text=True, timeout=900, check=False)
+    try:
+        result = subprocess.run([sys.executable, WORKER, backend, str(out)], env=env,
+                                capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the {backend} worker timed out; its output:\n{error.stderr!s:.4000}")
     assert result.returncode == 0, result.stderr[-4000:]
     with np.load(out) as f:
         return {key: f[key] for key in f.files}
