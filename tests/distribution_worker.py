@@ -12,6 +12,7 @@ engine, every weight after training, named `<model>/<engine>/<index>`; the
 single-device run is engine `single`.
 """
 
+import faulthandler
 import os
 import sys
 
@@ -121,6 +122,7 @@ def torch_replica(rank, kind, world, store, out):
     import torch
     import torch.distributed as dist
 
+    faulthandler.dump_traceback_later(240, exit=True)  # a hang prints every stack
     # A file store: no TCP port to race for; a timeout turns a hang into an error.
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=120))
@@ -131,8 +133,15 @@ def torch_replica(rank, kind, world, store, out):
         ddp = torch.nn.parallel.DistributedDataParallel(model)
         train(ddp, model, kind, lambda x: x[rank * (BATCH // world): (rank + 1) * (BATCH // world)])
         np.savez(out.format(rank=rank), *weights(model))
-    finally:
+        dist.barrier()
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    # Destroying DDP's process group can deadlock: the destructor, holding
+    # the GIL, joins gloo's threads while one waits for the GIL to free a
+    # finished collective. The results are saved: leave without destructors.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def train(module, model, kind, local):
@@ -170,6 +179,7 @@ def run_torch(results, kind):
 
 
 if __name__ == "__main__":
+    faulthandler.dump_traceback_later(480, exit=True)  # a hang prints every stack
     if ENGINE == "tensorflow":
         import tensorflow as tf
 

@@ -307,10 +307,13 @@ class HebbianLayer(keras.layers.Layer):
         )
         self._stop_if_nonfinite(finite_inputs, finite_result)
         accept = ops.logical_and(finite_inputs, finite_result)
-        for plastic, new_weights, new_state in proposals:
-            plastic.variable.assign(ops.where(accept, new_weights, plastic.variable.value))
-            for key, var in plastic.state.items():
-                var.assign(ops.where(accept, new_state[key], var.value))
+        old = [[p.variable.value] + [v.value for v in p.state.values()] for p, _, _ in proposals]
+        new = [[w] + [s[key] for key in p.state] for p, w, s in proposals]
+        chosen = _select(accept, new, old)
+        for (plastic, _, _), values in zip(proposals, chosen):
+            plastic.variable.assign(values[0])
+            for var, value in zip(plastic.state.values(), values[1:]):
+                var.assign(value)
         self.updates.assign_add(ops.cast(accept, "int32"))
 
     def _stop_if_nonfinite(self, finite_inputs, finite_result):
@@ -429,6 +432,14 @@ def _all_finite(tensors):
             continue
         result = ops.logical_and(result, ops.all(ops.isfinite(tensor)))
     return result
+
+
+def _select(condition, if_true, if_false):
+    """`if_true` when the scalar bool `condition` holds, else `if_false` (nested lists).
+
+    A conditional, not an elementwise `where`: no extra pass over the weights.
+    """
+    return ops.cond(condition, lambda: if_true, lambda: if_false)
 
 
 def _raise_unless(condition, message):
