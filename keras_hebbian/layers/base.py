@@ -428,7 +428,7 @@ def _all_finite(tensors):
     result = ops.convert_to_tensor(True)
     for tensor in tensors:
         tensor = ops.convert_to_tensor(tensor)
-        if not ("float" in str(tensor.dtype)):
+        if "float" not in str(tensor.dtype):
             continue
         result = ops.logical_and(result, ops.all(ops.isfinite(tensor)))
     return result
@@ -437,7 +437,7 @@ def _all_finite(tensors):
 def _select(condition, if_true, if_false):
     """`if_true` when the scalar bool `condition` holds, else `if_false` (nested lists).
 
-    A conditional, not an elementwise `where`: no extra pass over the weights.
+    A conditional rather than an elementwise `where` over every weight.
     """
     return ops.cond(condition, lambda: if_true, lambda: if_false)
 
