@@ -90,6 +90,24 @@ def numpy_epoch(x, batches=60, seed=0):
     return (time.perf_counter() - start) / batches * (len(x) // BATCH)
 
 
+def accelerator():
+    """The accelerator the backend computes on, or "CPU"."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].device_kind if jax.default_backend() == "gpu" else "CPU"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else "CPU"
+
+
 def measure(data):
     import keras
 
@@ -97,7 +115,8 @@ def measure(data):
     rate = matmul_rate()
     floor = len(x) * 2 * (2 * FEATURES * UNITS) / rate
     seconds = keras_epoch(x)
-    return {"backend": keras.backend.backend(), "epoch_seconds": seconds,
+    return {"backend": keras.backend.backend(), "device": accelerator(),
+            "epoch_seconds": seconds,
             "matmul_gflops": rate / 1e9, "floor_seconds": floor, "ratio": seconds / floor}
 
 
@@ -124,8 +143,10 @@ def main():
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{'keras-hebbian (' + backend + ')':<28}{r['epoch_seconds']:>9.2f}"
-              f"{r['matmul_gflops']:>16.1f}{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}")
+              f"{r['matmul_gflops']:>16.1f}{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}  {r['device']}")
     if not args.no_numpy:
+        # loading the data imports Keras: use a backend that was measured
+        os.environ.setdefault("KERAS_BACKEND", args.backends[0])
         seconds = numpy_epoch(load(args.data))
         print(f"{'NumPy loop (paper)':<28}{seconds:>9.2f}{'':>16}{'':>9}{'':>9}  (60 batches, extrapolated)")
 

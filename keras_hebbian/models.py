@@ -89,16 +89,34 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None):
     ], width, seed, "softhebb_cifar10")
 
 
-def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None):
-    """A two-block SoftHebb network for MNIST: 96 -> 384 filters.
+def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=2):
+    """A SoftHebb network for MNIST: 96 -> 384 (-> 1536) filters.
 
-    The first two blocks of `softhebb_cifar10` (the second with average
-    pooling), sized for 28x28 grey images; outputs flattened features.
+    The blocks of `softhebb_cifar10`, sized for 28x28 grey images; outputs
+    flattened features. `blocks=2`: the first two blocks, the second with
+    average pooling (18,816 features); `blocks=3`: all three, as published
+    (13,824 features).
+
+    Args:
+        input_shape: `(height, width, channels)`.
+        width: multiplies every block's filters.
+        seed: int or `None`.
+        blocks: `2` or `3`.
+
+    Returns:
+        A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
     """
-    return _softhebb(input_shape, [
-        (96, 5, 1.0, 0.08, 0.7, "max"),
-        (384, 3, 1 / 0.65, 0.005, 1.4, "avg"),
-    ], width, seed, "softhebb_mnist")
+    if blocks == 2:
+        specs = [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "avg")]
+    elif blocks == 3:
+        specs = [
+            (96, 5, 1.0, 0.08, 0.7, "max"),
+            (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
+            (1536, 3, 1 / 0.25, 0.01, 1.0, "avg"),
+        ]
+    else:
+        raise ValueError(f"`blocks` must be 2 or 3. Received: blocks={blocks!r}")
+    return _softhebb(input_shape, specs, width, seed, "softhebb_mnist")
 
 
 def _softhebb(input_shape, blocks, width, seed, name):

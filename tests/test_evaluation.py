@@ -93,10 +93,21 @@ def test_tanh_head_learns_and_beats_chance():
                       epochs=5) < 0.6
 
 
+@pytest.mark.parametrize("head", ["softmax", "tanh"])
+def test_head_with_dropout_learns(head):
+    features, labels = _separable()
+    features = np.abs(features)
+    accuracy = train_head(features[:200], labels[:200], features[200:], labels[200:],
+                          head=head, epochs=30, batch_size=32, learning_rate=0.01, beta=3.0,
+                          dropout=0.5)
+    assert accuracy > 0.9
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"head": "svm"}, "`head` must be one of"), ({"beta": 0.0}, "beta=0.0"),
-     ({"head": "tanh", "m": 0.5}, "`m` must be >= 1")],
+     ({"head": "tanh", "m": 0.5}, "`m` must be >= 1"),
+     ({"dropout": 1.0}, "`dropout` must be in"), ({"dropout": -0.1}, "dropout=-0.1")],
 )
 def test_train_head_rejects_bad_settings(kwargs, message):
     features, labels = _separable(n=20)

@@ -26,6 +26,12 @@ def test_published_cifar10_architecture():
     assert [round(c.rule.temperature, 4) for c in convs] == [1.0, round(1 / 0.65, 4), 4.0]
     assert model.output_shape == (None, 24576)
     assert models.softhebb_mnist().output_shape == (None, 7 * 7 * 384)
+    three = models.softhebb_mnist(blocks=3)
+    convs = [layer for layer in three.layers if isinstance(layer, HebbianConv2D)]
+    assert [c.filters for c in convs] == [96, 384, 1536]
+    assert three.output_shape == (None, 3 * 3 * 1536)
+    with pytest.raises(ValueError, match="`blocks` must be 2 or 3"):
+        models.softhebb_mnist(blocks=4)
 
 
 def test_cifar10_pipeline_on_synthetic_images():

@@ -19,7 +19,7 @@ HEADS = ("softmax", "tanh")
 
 def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs=30,
                batch_size=256, learning_rate=1e-3, seed=0, verbose=0, head="softmax",
-               beta=10.0, m=6.0):
+               beta=10.0, m=6.0, dropout=0.0):
     """Train a supervised head on frozen features and return its test accuracy.
 
     The features pass through `relu(h) ** power`; then one of two heads:
@@ -33,8 +33,9 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
       `sum_classes |c - t| ** m` with targets `t` of +1 for the class and -1
       for the others. With rectified power features it is the stronger head.
 
-    Either head trains with Adam, its rate cosine-annealed to zero. The
-    features are frozen: only the head learns.
+    Either head trains with Adam, its rate cosine-annealed to zero, with
+    optional dropout on its input (SoftHebb's readout uses 0.5). The features
+    are frozen: only the head learns.
 
     Args:
         train_features: array `(n_train, ...)`, flattened after the first axis.
@@ -50,6 +51,8 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         head: `"softmax"` or `"tanh"`.
         beta: float > 0, the gain inside the tanh (`"tanh"` head).
         m: float >= 1, the exponent of the loss (`"tanh"` head).
+        dropout: float in [0, 1), dropout rate on the head's input features
+            during training.
 
     Returns:
         Test accuracy, a float in [0, 1].
@@ -69,6 +72,9 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
     m = check_positive("m", m)
     if m < 1.0:
         raise ValueError(f"`m` must be >= 1. Received: m={m!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    drop = [keras.layers.Dropout(float(dropout), seed=seed)] if dropout > 0 else []
     train = power_features(train_features, power).reshape(len(train_features), -1)
     test = power_features(test_features, power).reshape(len(test_features), -1)
     classes = int(max(np.max(y_train), np.max(y_test))) + 1
@@ -76,13 +82,13 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
     if head == "softmax":
         normalize = keras.layers.Normalization()
         normalize.adapt(train)
-        layers = [normalize, keras.layers.Dense(classes, activation="softmax")]
+        layers = [normalize] + drop + [keras.layers.Dense(classes, activation="softmax")]
         loss = "sparse_categorical_crossentropy"
     else:
         scale = float(np.median(np.max(train, axis=1)))
         scale = scale if scale > 0.0 else 1.0
         train, test = train / scale, test / scale
-        layers = [keras.layers.Dense(classes, use_bias=False),
+        layers = drop + [keras.layers.Dense(classes, use_bias=False),
                   keras.layers.Activation(lambda z: keras.ops.tanh(beta * z))]
         loss = _power_loss(classes, m)
     model = keras.Sequential([keras.Input(train.shape[1:])] + layers)
