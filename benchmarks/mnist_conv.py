@@ -20,10 +20,10 @@ import time
 
 import keras
 import numpy as np
+from krotov_speed import accelerator
 
 from keras_hebbian import datasets, models
 from keras_hebbian.evaluation import train_head
-from krotov_speed import accelerator
 
 
 def features(model, x, batch_size=500):
