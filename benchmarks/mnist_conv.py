@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from krotov_speed import accelerator
 
-from keras_hebbian import datasets, models
+from keras_hebbian import datasets, models, plot
 from keras_hebbian.evaluation import train_head
 
 
@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--head-batch-size", type=int, default=256)
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--figures", default=None,
+                        help="folder for the first seed's first-layer filters (mnist_conv_filters.png)")
     parser.add_argument("--no-control", action="store_true", help="skip the random-features control")
     args = parser.parse_args()
 
@@ -74,6 +76,11 @@ def main():
                 model.compile()
                 model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
             seconds = time.perf_counter() - start
+            if kind == "softhebb" and args.figures and seed == args.seeds[0]:
+                first = models.hebbian_layers(model)[0]
+                path = os.path.join(args.figures, "mnist_conv_filters.png")
+                plot.conv_filters(first.kernel.numpy(), units=96, path=path,
+                                  title=f"first SoftHebb layer, seed {seed}, one epoch")
             accuracy = train_head(features(model, x_train), y_train, features(model, x_test), y_test,
                                   epochs=args.head_epochs, seed=seed, dropout=args.head_dropout,
                                   learning_rate=args.head_lr, batch_size=args.head_batch_size)

@@ -188,3 +188,63 @@ def test_bad_competitive_hyperparameters_raise(make, message):
 def test_competitive_rules_serialize(rule):
     assert rules.deserialize(rules.serialize(rule)).get_config() == rule.get_config()
     assert type(rules.get(rules.serialize(rule))) is type(rule)
+
+
+@pytest.mark.parametrize(
+    "rule", [rules.KrotovHopfield(p=3, k=3, delta=0.4), rules.WinnerTakeAll(k=1),
+             rules.WinnerTakeAll(k=2, max_normalize=True)], ids=["krotov", "wta", "wta_k2"]
+)
+def test_column_update_equals_the_dense_update(rule):
+    # 20 samples compete for 200 units: units win several samples, so the
+    # column form must sum repeated units once.
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 12)).astype("float32")
+    w = rng.normal(size=(12, 200)).astype("float32")
+    w[:, :3] *= 4.0  # three strong units win most samples
+    post = x @ _numpy(rule.effective_kernel(_tensor(w)))
+    pre = Presynaptic(_tensor(x))
+    dense, _ = rule.compute_update(pre, _tensor(post), _tensor(w), {})
+    units, columns, _ = rule.compute_column_update(pre, _tensor(post), _tensor(w), {})
+    units, columns, dense = _numpy(units), _numpy(columns), _numpy(dense)
+    assert len(np.unique(units)) < len(units)  # repeats were exercised
+    scattered = np.zeros_like(dense)
+    scattered[:, units] = columns
+    for j, unit in enumerate(units):  # repeated units carry equal columns
+        np.testing.assert_array_equal(columns[:, j], scattered[:, unit])
+    np.testing.assert_allclose(scattered, dense, rtol=1e-5, atol=1e-6)
+    changed = np.flatnonzero(np.abs(dense).sum(axis=0))
+    np.testing.assert_array_equal(np.unique(units), changed)
+
+
+def test_column_update_is_refused_where_it_does_not_pay():
+    rule = rules.KrotovHopfield(k=2)
+    w = _tensor(np.random.default_rng(0).normal(size=(4, 8)))
+    x = _tensor(np.random.default_rng(1).random((5, 4)))
+    # 5 samples x 2 units per sample > 8 units / 4: the dense update is cheaper.
+    assert rule.compute_column_update(Presynaptic(x), keras.ops.matmul(x, w), w, {}) is None
+    assert rules.Oja().compute_column_update(Presynaptic(x), keras.ops.matmul(x, w), w, {}) is None
+
+
+@pytest.mark.parametrize("connectivity", ["all", "random"])
+def test_layer_learns_the_same_by_columns_and_by_the_dense_update(connectivity, monkeypatch):
+    x = _blobs(n=40, dim=16)
+
+    def trained(columns):
+        if not columns:
+            monkeypatch.setattr(rules.KrotovHopfield, "compute_column_update",
+                                lambda self, *args: None)
+        keras.utils.set_random_seed(0)
+        layer = HebbianDense(400, rule=rules.KrotovHopfield(p=3, k=4), learning_rate=0.05,
+                             connectivity=connectivity, kernel_initializer="random_normal", seed=3)
+        model = keras.Sequential([keras.Input((16,)), layer])
+        model.compile()
+        model.fit(x, batch_size=20, epochs=1, shuffle=False, verbose=0)
+        mask = layer.connectivity_mask
+        return layer.kernel.numpy(), int(layer.updates.numpy()), mask
+
+    by_columns, updates, mask = trained(True)
+    dense, dense_updates, _ = trained(False)
+    assert updates == dense_updates == 2
+    np.testing.assert_allclose(by_columns, dense, rtol=1e-5, atol=1e-6)
+    if connectivity == "random":
+        assert np.all(by_columns[mask.numpy() == 0] == 0)

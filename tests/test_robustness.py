@@ -28,8 +28,15 @@ def _conv(**kwargs):
                          name="plastic", **kwargs)
 
 
+def _competitive(**kwargs):
+    # few winners among many units: the rule updates columns, not the kernel
+    return HebbianDense(80, rule=rules.KrotovHopfield(k=2), learning_rate=0.05, seed=1,
+                        kernel_initializer="random_normal", name="plastic", **kwargs)
+
+
 MAKERS = {"dense": (_dense, (6,)), "lateral": (_lateral, (6,)),
-          "similarity": (_similarity, (6,)), "conv": (_conv, (6, 6, 2))}
+          "similarity": (_similarity, (6,)), "conv": (_conv, (6, 6, 2)),
+          "competitive": (_competitive, (6,))}
 
 
 def _data(shape, batches=4, seed=0):

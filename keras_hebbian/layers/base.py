@@ -303,15 +303,20 @@ class HebbianLayer(keras.layers.Layer):
         # The first pair's pre-synaptic side is the layer's own inputs.
         finite_inputs = _all_finite([updates[0][1].inputs])
         finite_result = _all_finite(
-            [w for _, w, _ in proposals] + [v for _, _, s in proposals for v in s.values()]
+            [_new(w) for _, w, _ in proposals] + [v for _, _, s in proposals for v in s.values()]
         )
         self._stop_if_nonfinite(finite_inputs, finite_result)
         accept = ops.logical_and(finite_inputs, finite_result)
-        old = [[p.variable.value] + [v.value for v in p.state.values()] for p, _, _ in proposals]
-        new = [[w] + [s[key] for key in p.state] for p, w, s in proposals]
+        old = [[_old(p, w)] + [v.value for v in p.state.values()] for p, w, _ in proposals]
+        new = [[_new(w)] + [s[key] for key in p.state] for p, w, s in proposals]
         chosen = _select(accept, new, old)
-        for (plastic, _, _), values in zip(proposals, chosen):
-            plastic.variable.assign(values[0])
+        for (plastic, proposed, _), values in zip(proposals, chosen):
+            if isinstance(proposed, Columns):
+                plastic.variable.assign(
+                    _scatter_columns(plastic.variable.value, proposed.units, values[0])
+                )
+            else:
+                plastic.variable.assign(values[0])
             for var, value in zip(plastic.state.values(), values[1:]):
                 var.assign(value)
         self.updates.assign_add(ops.cast(accept, "int32"))
@@ -364,10 +369,21 @@ class HebbianLayer(keras.layers.Layer):
         post = ops.cast(ops.stop_gradient(post), "float32")
         weights = plastic.variable.value
         state = {key: var.value for key, var in plastic.state.items()}
-        delta, new_state = plastic.rule.compute_update(pre, post, weights, state)
         learning_rate = plastic.learning_rate
         if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             learning_rate = ops.cast(learning_rate(self.updates.value), "float32")
+        columns = None
+        if plastic.constraint is None and len(weights.shape) == 2:
+            columns = plastic.rule.compute_column_update(pre, post, weights, state)
+        if columns is not None:
+            # Only these units change: update their columns, not the kernel.
+            units, delta, new_state = columns
+            old = ops.take(weights, units, axis=1)
+            new = old + learning_rate * delta
+            if plastic.mask is not None:
+                new = ops.where(ops.take(plastic.mask.value, units, axis=1) > 0, new, 0.0)
+            return plastic, Columns(units, new, old), new_state
+        delta, new_state = plastic.rule.compute_update(pre, post, weights, state)
         new_weights = weights + learning_rate * delta
         if plastic.constraint is not None:
             new_weights = plastic.constraint(new_weights)
@@ -421,6 +437,38 @@ class Plastic:
         self.learning_rate = learning_rate
         self.constraint = constraint
         self.state = state
+
+
+class Columns:
+    """A proposal that changes only some columns (units) of a 2D kernel.
+
+    `units`: int tensor `(m,)` (repeats carry equal columns); `new`, `old`:
+    float32 `(in_features, m)`, the proposed and the current columns.
+    """
+
+    def __init__(self, units, new, old):
+        self.units = units
+        self.new = new
+        self.old = old
+
+
+def _new(proposed):
+    return proposed.new if isinstance(proposed, Columns) else proposed
+
+
+def _old(plastic, proposed):
+    return proposed.old if isinstance(proposed, Columns) else plastic.variable.value
+
+
+def _scatter_columns(kernel, units, columns):
+    """`kernel` with its columns `units` replaced by `columns` `(rows, m)`."""
+    if keras.backend.backend() == "jax":
+        return kernel.at[:, units].set(columns)
+    rows, m = columns.shape
+    row_index = ops.repeat(ops.expand_dims(ops.arange(rows, dtype="int32"), 1), m, axis=1)
+    column_index = ops.broadcast_to(ops.expand_dims(ops.cast(units, "int32"), 0), (rows, m))
+    coordinates = ops.stack([ops.reshape(row_index, (-1,)), ops.reshape(column_index, (-1,))], axis=1)
+    return ops.scatter_update(kernel, coordinates, ops.reshape(columns, (-1,)))
 
 
 def _all_finite(tensors):

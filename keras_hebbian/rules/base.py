@@ -153,6 +153,27 @@ class Rule:
             f"{type(self).__name__} must implement `compute_update()`."
         )
 
+    def compute_column_update(self, pre, post, kernel, state):
+        """The update as the few columns (units) it changes, or `None`.
+
+        A rule whose update moves only a few units per batch (a winner and
+        the `k`-th unit per sample) may return those columns alone; a dense
+        layer then updates them in place instead of passing over the whole
+        kernel. It must equal `compute_update` at those columns, and
+        `compute_update` must be zero elsewhere. The default, `None`, means
+        the rule has no such form (the layer uses `compute_update`).
+
+        Args:
+            pre, post, kernel, state: as in `compute_update`; `kernel` is 2D.
+
+        Returns:
+            `None`, or `(units, columns, new_state)`: an int tensor `(m,)` of
+            unit indices (repeats allowed, with equal columns), a float32
+            tensor `(in_features, m)`, the change of each listed unit, and the
+            new state.
+        """
+        return None
+
     def get_config(self):
         return {}
 

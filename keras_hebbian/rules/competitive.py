@@ -8,7 +8,7 @@ norm, so the units become prototypes of the inputs they win.
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import Rule, check_non_negative, check_positive
+from keras_hebbian.rules.base import Presynaptic, Rule, check_non_negative, check_positive
 
 _EPSILON = 1e-30
 
@@ -45,6 +45,44 @@ def _first_and_kth(values, k):
     first = ops.argmax(values, axis=-1)
     kth = ops.argmax(ops.equal(values, ops.expand_dims(kth_value, -1)), axis=-1)
     return (first, first_value), (kth, kth_value)
+
+
+def _column_update(pre, kernel, indices, signal, currents, normalize):
+    """The change of the units in `indices`, as `(units, columns)`.
+
+    `dW = <x g> - W * <g I>` restricted to the units that have a non-zero
+    signal `g` in the batch: sample `n` gives `g = signal[n, j]` (current
+    `currents[n, j]`) to unit `indices[n, j]`. Entries naming the same unit
+    are summed once and share one column, so repeated units get equal
+    columns. Costs `samples * m * in_features`, independent of the number of
+    units.
+    """
+    in_features = kernel.shape[0]
+    m = indices.shape[-1]
+    units = ops.reshape(indices, (-1,))
+    g = ops.reshape(signal, (-1,))
+    g_currents = ops.reshape(signal * currents, (-1,))
+    entries = units.shape[0]
+    x = ops.reshape(ops.repeat(ops.expand_dims(pre.inputs, 1), m, axis=1), (-1, in_features))
+    # Each entry's first entry naming the same unit: sums land there once.
+    first = ops.argmax(ops.equal(ops.expand_dims(units, 1), ops.expand_dims(units, 0)), axis=1)
+    hebbian = ops.segment_sum(x * ops.expand_dims(g, 1), first, num_segments=entries)
+    g_currents = ops.segment_sum(g_currents, first, num_segments=entries)
+    hebbian = ops.take(hebbian, first, axis=0) / pre.num_samples
+    g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
+    old = ops.transpose(ops.take(kernel, units, axis=1))
+    delta = hebbian - old * ops.expand_dims(g_currents, 1)
+    if normalize:
+        delta = scale_by_max(delta)
+    return units, ops.transpose(delta)
+
+
+def _columns_pay(pre, kernel, entries_per_sample):
+    """Whether updating columns beats a pass over the kernel for this batch."""
+    if type(pre) is not Presynaptic or len(kernel.shape) != 2:
+        return False
+    samples = pre.inputs.shape[0]
+    return samples is not None and samples * entries_per_sample <= kernel.shape[1] // 4
 
 
 def scale_by_max(delta):
@@ -127,6 +165,20 @@ class KrotovHopfield(Rule):
         ) / pre.num_samples
         delta = hebbian - kernel * g_currents
         return scale_by_max(delta), state
+
+    def compute_column_update(self, pre, post, kernel, state):
+        if not _columns_pay(pre, kernel, 2):
+            return None
+        (first, first_current), (kth, kth_current) = _first_and_kth(post, self.k)
+        ones = ops.ones_like(first_current)
+        units, columns = _column_update(
+            pre, kernel,
+            ops.stack([first, kth], axis=1),
+            ops.stack([ones, -self.delta * ones], axis=1),
+            ops.stack([first_current, kth_current], axis=1),
+            normalize=True,
+        )
+        return units, columns, state
 
     def get_config(self):
         return {"p": self.p, "k": self.k, "delta": self.delta}
@@ -234,6 +286,14 @@ class WinnerTakeAll(Rule):
         if self.max_normalize:
             delta = scale_by_max(delta)
         return delta, state
+
+    def compute_column_update(self, pre, post, kernel, state):
+        if not _columns_pay(pre, kernel, self.k):
+            return None
+        currents, winners = ops.top_k(post, self.k, sorted=False)
+        units, columns = _column_update(pre, kernel, winners, ops.ones_like(currents), currents,
+                                        normalize=self.max_normalize)
+        return units, columns, state
 
     def get_config(self):
         return {"k": self.k, "max_normalize": self.max_normalize}
