@@ -461,13 +461,19 @@ def _old(plastic, proposed):
 
 
 def _scatter_columns(kernel, units, columns):
-    """`kernel` with its columns `units` replaced by `columns` `(rows, m)`."""
+    """`kernel` with its columns `units` replaced by `columns` `(rows, m)`.
+
+    On JAX an indexed update of the columns (in place once the step donates
+    the kernel); elsewhere a scatter of their entries.
+    """
     if keras.backend.backend() == "jax":
         return kernel.at[:, units].set(columns)
     rows, m = columns.shape
     row_index = ops.repeat(ops.expand_dims(ops.arange(rows, dtype="int32"), 1), m, axis=1)
     column_index = ops.broadcast_to(ops.expand_dims(ops.cast(units, "int32"), 0), (rows, m))
-    coordinates = ops.stack([ops.reshape(row_index, (-1,)), ops.reshape(column_index, (-1,))], axis=1)
+    coordinates = ops.stack(
+        [ops.reshape(row_index, (-1,)), ops.reshape(column_index, (-1,))], axis=1
+    )
     return ops.scatter_update(kernel, coordinates, ops.reshape(columns, (-1,)))
 
 

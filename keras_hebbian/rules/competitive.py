@@ -8,7 +8,12 @@ norm, so the units become prototypes of the inputs they win.
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import Presynaptic, Rule, check_non_negative, check_positive
+from keras_hebbian.rules.base import (
+    Presynaptic,
+    Rule,
+    check_non_negative,
+    check_positive,
+)
 
 _EPSILON = 1e-30
 
