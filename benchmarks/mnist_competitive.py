@@ -81,7 +81,7 @@ def main():
     parser.add_argument("--power", type=float, default=4.5, help="head features relu(h)**power")
     parser.add_argument("--head", choices=["tanh", "softmax"], default="tanh")
     parser.add_argument("--beta", type=float, default=10.0, help="gain of the tanh head")
-    parser.add_argument("--head-epochs", type=int, default=60)
+    parser.add_argument("--head-epochs", type=int, default=120)
     parser.add_argument("--head-batch-size", type=int, default=100)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
