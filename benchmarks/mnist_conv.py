@@ -66,6 +66,8 @@ def main():
             keras.utils.set_random_seed(seed)
             model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks)
             model.compile()
+            first = models.hebbian_layers(model)[0]
+            initial = first.kernel.numpy().reshape(-1, first.filters)
             start = time.perf_counter()
             if kind == "softhebb":
                 model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
@@ -76,8 +78,14 @@ def main():
                 model.compile()
                 model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
             seconds = time.perf_counter() - start
+            if kind == "softhebb":
+                learned = first.kernel.numpy().reshape(-1, first.filters)
+                norms = np.linalg.norm(learned, axis=0)
+                cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
+                print(f"  first layer: filter norms {np.median(norms):.2f} (median, from "
+                      f"{np.median(np.linalg.norm(initial, axis=0)):.2f}); cosine with the "
+                      f"initial filters {np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)")
             if kind == "softhebb" and args.figures and seed == args.seeds[0]:
-                first = models.hebbian_layers(model)[0]
                 path = os.path.join(args.figures, "mnist_conv_filters.png")
                 plot.conv_filters(first.kernel.numpy(), units=96, path=path,
                                   title=f"first SoftHebb layer, seed {seed}, one epoch")
