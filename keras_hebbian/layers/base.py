@@ -26,12 +26,12 @@ warnings.filterwarnings(
 )
 
 CONNECTIVITY_MODES = ("all", "random", "zero")
+NONFINITE_MODES = ("raise", "skip")
 
 # Rules that change few columns per batch update them in place on JAX and
 # PyTorch. On TensorFlow gathering and scattering columns cost more than the
 # dense update (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s).
 _COLUMN_UPDATES = keras.backend.backend() != "tensorflow"
-NONFINITE_MODES = ("raise", "skip")
 
 
 def check_learning_rate(learning_rate, name="learning_rate"):
@@ -469,7 +469,7 @@ def _scatter_columns(kernel, units, columns):
     """`kernel` with its columns `units` replaced by `columns` `(rows, m)`.
 
     On JAX an indexed update of the columns (in place once the step donates
-    the kernel); elsewhere a scatter of their entries.
+    the kernel); on PyTorch a scatter of their entries.
     """
     if keras.backend.backend() == "jax":
         return kernel.at[:, units].set(columns)
