@@ -96,7 +96,9 @@ def test_tanh_head_learns_and_beats_chance():
 @pytest.mark.parametrize("head", ["softmax", "tanh"])
 def test_head_with_dropout_learns(head):
     features, labels = _separable()
-    features = np.abs(features)
+    # dropout is meant for many redundant features: 20 noisy copies of each
+    noise = np.random.default_rng(2).normal(size=(len(features), 60)) * 0.3
+    features = np.abs(np.repeat(features, 20, axis=1) + noise)
     accuracy = train_head(features[:200], labels[:200], features[200:], labels[200:],
                           head=head, epochs=30, batch_size=32, learning_rate=0.01, beta=3.0,
                           dropout=0.5)
