@@ -37,6 +37,8 @@ def main():
     parser.add_argument("--filters", type=int, default=96)
     parser.add_argument("--kernel", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rule", default="softhebb",
+                        help="the Hebbian layer's rule (e.g. 'hebb': the update without a competition)")
     args = parser.parse_args()
 
     shape = (args.size, args.size, args.channels)
@@ -44,7 +46,7 @@ def main():
 
     hebbian = keras.Sequential([
         keras.Input(shape),
-        HebbianConv2D(args.filters, args.kernel, padding="same", rule=rules.SoftHebb(),
+        HebbianConv2D(args.filters, args.kernel, padding="same", rule=rules.get(args.rule),
                       learning_rate=0.01, seed=0),
     ])
     hebbian.compile()
@@ -57,7 +59,7 @@ def main():
     plain_rate = images_per_second(plain, x, target, args.steps)
     print(f"backend {keras.backend.backend()}: batch {args.batch} of {shape}, "
           f"{args.filters} filters {args.kernel}x{args.kernel}, padding same")
-    print(f"{'HebbianConv2D forward + SoftHebb update':<44}{hebbian_rate:>10.0f} images/s")
+    print(f"{'HebbianConv2D forward + ' + args.rule + ' update':<44}{hebbian_rate:>10.0f} images/s")
     print(f"{'Conv2D forward + backward + SGD step':<44}{plain_rate:>10.0f} images/s")
     print(f"{'Hebbian update cost / training step cost':<44}{plain_rate / hebbian_rate:>10.2f}")
 

@@ -87,7 +87,7 @@ def main():
                       f"initial filters {np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)")
             if kind == "softhebb" and args.figures and seed == args.seeds[0]:
                 path = os.path.join(args.figures, "mnist_conv_filters.png")
-                plot.conv_filters(first.kernel.numpy(), units=96, path=path,
+                plot.conv_filters(first.kernel.numpy(), units=first.filters, path=path,
                                   title=f"first SoftHebb layer, seed {seed}, one epoch")
             accuracy = train_head(features(model, x_train), y_train, features(model, x_test), y_test,
                                   epochs=args.head_epochs, seed=seed, dropout=args.head_dropout,
@@ -107,7 +107,6 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "backend": keras.backend.backend(),
                        "device": accelerator(), "rows": rows, "seconds": total}, f, indent=1)
-
 
 
 if __name__ == "__main__":
