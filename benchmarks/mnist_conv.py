@@ -9,8 +9,15 @@ images. The random-features control trains the same head on the same network
 left untrained. Prints the accuracy of each seed, the mean, and the whole
 run's time.
 
+With `--cache DIR` each trained network's features (and its first-layer
+filters, the times it took) are saved there and reused by later runs with the
+same network settings, so the head's options can be compared without training
+again; the whole run's time then also counts the cached training and
+features, as measured when they were made.
+
     python benchmarks/mnist_conv.py --data ../shared/data/mnist.npz
     python benchmarks/mnist_conv.py --seeds 0 --blocks 2 --width 0.25 --train 10000   # quick look
+    python benchmarks/mnist_conv.py --cache features/ --head-schedule step --raw-features
 """
 
 import argparse
@@ -30,6 +37,60 @@ def features(model, x, batch_size=500):
     return model.predict(x, batch_size=batch_size, verbose=0)
 
 
+def train_network(args, kind, seed, x_train, x_test):
+    """Train one network; returns its features, first-layer filters and a record."""
+    keras.utils.set_random_seed(seed)
+    model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks)
+    model.compile()
+    first = models.hebbian_layers(model)[0]
+    initial = first.kernel.numpy().reshape(-1, first.filters)
+    start = time.perf_counter()
+    if kind == "softhebb":
+        model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    else:
+        # the same network, untrained: batch-norm statistics only
+        for layer in models.hebbian_layers(model):
+            layer.trainable = False
+        model.compile()
+        model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    record = {"unsupervised_seconds": time.perf_counter() - start}
+    kernel = first.kernel.numpy()
+    learned = kernel.reshape(-1, first.filters)
+    norms = np.linalg.norm(learned, axis=0)
+    cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
+    record["first_layer"] = (
+        f"first layer: filter norms {np.median(norms):.2f} (median, from "
+        f"{np.median(np.linalg.norm(initial, axis=0)):.2f}); cosine with the initial filters "
+        f"{np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)"
+    )
+    start = time.perf_counter()
+    train_features, test_features = features(model, x_train), features(model, x_test)
+    record["feature_seconds"] = time.perf_counter() - start
+    record.update(backend=keras.backend.backend(), device=accelerator())
+    return train_features, test_features, kernel, record
+
+
+def cached_network(args, kind, seed, x_train, x_test):
+    """`train_network`, through `args.cache` when set. Returns its results and whether cached."""
+    if not args.cache:
+        return (*train_network(args, kind, seed, x_train, x_test), False)
+    key = (f"{kind}_blocks{args.blocks}_width{args.width}_batch{args.batch_size}_epochs{args.epochs}"
+           f"_train{len(x_train)}_{keras.backend.backend()}_seed{seed}")
+    path = os.path.join(args.cache, key)
+    names = [f"{path}_{part}.npy" for part in ("train", "test", "kernel")]
+    if all(os.path.exists(name) for name in [*names, path + ".json"]):
+        with open(path + ".json") as f:
+            record = json.load(f)
+        return (*(np.load(name) for name in names), record, True)
+    train_features, test_features, kernel, record = train_network(args, kind, seed, x_train, x_test)
+    os.makedirs(args.cache, exist_ok=True)
+    for name, array in zip(names, (train_features, test_features, kernel)):
+        np.save(name, array)
+    with open(path + ".json", "w") as f:
+        json.dump(record, f, indent=1)
+    return train_features, test_features, kernel, record, False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="local mnist.npz (default: $KERAS_HEBBIAN_DATA)")
@@ -43,10 +104,16 @@ def main():
     parser.add_argument("--head-dropout", type=float, default=0.5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--head-batch-size", type=int, default=256)
+    parser.add_argument("--head-schedule", choices=["cosine", "step"], default="cosine",
+                        help="head's learning-rate schedule (step: halved at 20, 35, 50, ...90%%)")
+    parser.add_argument("--raw-features", action="store_true",
+                        help="train the head on unstandardised features (SoftHebb's readout)")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--figures", default=None,
                         help="folder for the first seed's first-layer filters (mnist_conv_filters.png)")
     parser.add_argument("--no-control", action="store_true", help="skip the random-features control")
+    parser.add_argument("--cache", default=None,
+                        help="folder to save each trained network's features in, and reuse them from")
     args = parser.parse_args()
 
     start_all = time.perf_counter()
@@ -57,43 +124,35 @@ def main():
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {accelerator()}, "
           f"softhebb_mnist {args.blocks} blocks width {args.width}, {len(x_train)} training images, "
           f"{args.epochs} unsupervised epoch(s); head: {args.head_epochs} epochs, dropout "
-          f"{args.head_dropout}")
+          f"{args.head_dropout}, batch {args.head_batch_size}, {args.head_schedule} schedule, "
+          f"{'raw' if args.raw_features else 'standardised'} features")
     print(f"{'features':<12}{'seed':>5}{'unsup s':>9}{'test acc':>10}")
     results = {"softhebb": [], "random": []}
     rows = []
+    cached_seconds = 0.0
     for seed in args.seeds:
         for kind in ["softhebb"] + ([] if args.no_control else ["random"]):
-            keras.utils.set_random_seed(seed)
-            model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks)
-            model.compile()
-            first = models.hebbian_layers(model)[0]
-            initial = first.kernel.numpy().reshape(-1, first.filters)
-            start = time.perf_counter()
+            train_features, test_features, kernel, record, cached = cached_network(
+                args, kind, seed, x_train, x_test)
+            seconds = record["unsupervised_seconds"]
+            if cached:
+                cached_seconds += seconds + record["feature_seconds"]
+                print(f"  (cached: {kind}, seed {seed}, trained in {seconds:.0f} s and its features "
+                      f"computed in {record['feature_seconds']:.0f} s on {record['device']})")
             if kind == "softhebb":
-                model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
-            else:
-                # the same network, untrained: batch-norm statistics only
-                for layer in models.hebbian_layers(model):
-                    layer.trainable = False
-                model.compile()
-                model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
-            seconds = time.perf_counter() - start
-            if kind == "softhebb":
-                learned = first.kernel.numpy().reshape(-1, first.filters)
-                norms = np.linalg.norm(learned, axis=0)
-                cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
-                print(f"  first layer: filter norms {np.median(norms):.2f} (median, from "
-                      f"{np.median(np.linalg.norm(initial, axis=0)):.2f}); cosine with the "
-                      f"initial filters {np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)")
+                print("  " + record["first_layer"])
             if kind == "softhebb" and args.figures and seed == args.seeds[0]:
+                os.makedirs(args.figures, exist_ok=True)
                 path = os.path.join(args.figures, "mnist_conv_filters.png")
-                plot.conv_filters(first.kernel.numpy(), units=first.filters, path=path,
+                plot.conv_filters(kernel, units=kernel.shape[-1], path=path,
                                   title=f"first SoftHebb layer, seed {seed}, one epoch")
-            accuracy = train_head(features(model, x_train), y_train, features(model, x_test), y_test,
+            accuracy = train_head(train_features, y_train, test_features, y_test,
                                   epochs=args.head_epochs, seed=seed, dropout=args.head_dropout,
-                                  learning_rate=args.head_lr, batch_size=args.head_batch_size)
+                                  learning_rate=args.head_lr, batch_size=args.head_batch_size,
+                                  schedule=args.head_schedule, standardize=not args.raw_features)
             results[kind].append(accuracy)
             rows.append({"features": kind, "seed": seed, "unsupervised_seconds": seconds,
+                         "feature_seconds": record["feature_seconds"], "cached": cached,
                          "test_accuracy": accuracy})
             print(f"{kind:<12}{seed:>5}{seconds:>9.1f}{accuracy:>10.4f}", flush=True)
     print()
@@ -102,11 +161,14 @@ def main():
             print(f"{kind:<12} mean test accuracy {np.mean(accs):.4f} (std {np.std(accs):.4f}, "
                   f"seeds {args.seeds})")
     total = time.perf_counter() - start_all
-    print(f"whole run: {total:.0f} s")
+    print(f"whole run: {total:.0f} s" + (
+        f"; {total + cached_seconds:.0f} s with the cached networks' training and features"
+        if cached_seconds else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "backend": keras.backend.backend(),
-                       "device": accelerator(), "rows": rows, "seconds": total}, f, indent=1)
+                       "device": accelerator(), "rows": rows, "seconds": total,
+                       "seconds_with_cached": total + cached_seconds}, f, indent=1)
 
 
 if __name__ == "__main__":

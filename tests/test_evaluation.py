@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from keras_hebbian.evaluation import linear_probe, power_features, train_head
+from keras_hebbian.evaluation.heads import head_schedule
 from keras_hebbian.plot import receptive_fields
 
 
@@ -105,9 +106,29 @@ def test_head_with_dropout_learns(head):
     assert accuracy > 0.9
 
 
+def test_step_schedule_halves_the_rate_at_the_milestones():
+    step = head_schedule("step", 1e-3, 1000)
+    rates = [float(step(i)) for i in (0, 199, 201, 349, 351, 501, 601, 701, 801, 999)]
+    expected = [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5, 3.125e-5, 1.5625e-5, 7.8125e-6]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    cosine = head_schedule("cosine", 1e-3, 1000)
+    np.testing.assert_allclose([float(cosine(i)) for i in (0, 500, 1000)], [1e-3, 5e-4, 0.0],
+                               atol=1e-9)
+
+
+def test_head_learns_from_raw_features_with_the_step_schedule():
+    features, labels = _separable()
+    # unstandardised, non-negative features on their own scale
+    features = np.abs(features) * 5.0
+    accuracy = train_head(features[:200], labels[:200], features[200:], labels[200:],
+                          epochs=20, batch_size=32, learning_rate=0.05, standardize=False,
+                          schedule="step", dropout=0.5)
+    assert accuracy > 0.95
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"head": "svm"}, "`head` must be one of"), ({"beta": 0.0}, "beta=0.0"),
+    [({"head": "svm"}, "`head` must be one of"), ({"schedule": "linear"}, "`schedule` must be one of"), ({"beta": 0.0}, "beta=0.0"),
      ({"head": "tanh", "m": 0.5}, "`m` must be >= 1"),
      ({"dropout": 1.0}, "`dropout` must be in"), ({"dropout": -0.1}, "dropout=-0.1")],
 )

@@ -15,27 +15,32 @@ def power_features(features, power=1.0):
 
 
 HEADS = ("softmax", "tanh")
+SCHEDULES = ("cosine", "step")
+# fractions of the training at which the "step" schedule halves the rate (SoftHebb's readout)
+STEP_MILESTONES = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs=30,
                batch_size=256, learning_rate=1e-3, seed=0, verbose=0, head="softmax",
-               beta=10.0, m=6.0, dropout=0.0):
+               beta=10.0, m=6.0, dropout=0.0, standardize=True, schedule="cosine"):
     """Train a supervised head on frozen features and return its test accuracy.
 
     The features pass through `relu(h) ** power`; then one of two heads:
 
     - `"softmax"`: features standardised with the training set's statistics
-      (a `keras.layers.Normalization`), one `Dense` softmax layer,
-      cross-entropy.
+      (a `keras.layers.Normalization`; `standardize=False` keeps them raw,
+      as SoftHebb's readout does), one `Dense` softmax layer, cross-entropy.
     - `"tanh"`: Krotov & Hopfield's head (PNAS 2019): features divided by
       one number (the median over training samples of their largest
       feature), `c = tanh(beta * S h)` with a bias-free `S`, and the loss
       `sum_classes |c - t| ** m` with targets `t` of +1 for the class and -1
       for the others. With rectified power features it is the stronger head.
 
-    Either head trains with Adam, its rate cosine-annealed to zero, with
-    optional dropout on its input (SoftHebb's readout uses 0.5). The features
-    are frozen: only the head learns.
+    Either head trains with Adam, its rate cosine-annealed to zero
+    (`schedule="cosine"`) or halved at 20, 35, 50, 60, 70, 80 and 90% of the
+    steps (`schedule="step"`, SoftHebb's readout), with optional dropout on
+    its input (SoftHebb's readout uses 0.5). The features are frozen: only
+    the head learns.
 
     Args:
         train_features: array `(n_train, ...)`, flattened after the first axis.
@@ -53,6 +58,8 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         m: float >= 1, the exponent of the loss (`"tanh"` head).
         dropout: float in [0, 1), dropout rate on the head's input features
             during training.
+        standardize: bool, standardise the features (`"softmax"` head).
+        schedule: `"cosine"` or `"step"`, the learning-rate schedule.
 
     Returns:
         Test accuracy, a float in [0, 1].
@@ -74,15 +81,18 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         raise ValueError(f"`m` must be >= 1. Received: m={m!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    head_schedule(schedule, learning_rate, 1)  # checks `schedule`
     drop = [keras.layers.Dropout(float(dropout), seed=seed)] if dropout > 0 else []
     train = power_features(train_features, power).reshape(len(train_features), -1)
     test = power_features(test_features, power).reshape(len(test_features), -1)
     classes = int(max(np.max(y_train), np.max(y_test))) + 1
     keras.utils.set_random_seed(seed)
     if head == "softmax":
-        normalize = keras.layers.Normalization()
-        normalize.adapt(train)
-        layers = [normalize] + drop + [keras.layers.Dense(classes, activation="softmax")]
+        layers = drop + [keras.layers.Dense(classes, activation="softmax")]
+        if standardize:
+            normalize = keras.layers.Normalization()
+            normalize.adapt(train)
+            layers = [normalize] + layers
         loss = "sparse_categorical_crossentropy"
     else:
         scale = float(np.median(np.max(train, axis=1)))
@@ -93,13 +103,35 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         loss = _power_loss(classes, m)
     model = keras.Sequential([keras.Input(train.shape[1:])] + layers)
     steps = epochs * int(np.ceil(len(train) / batch_size))
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
-        loss=loss,
-    )
+    model.compile(optimizer=keras.optimizers.Adam(head_schedule(schedule, learning_rate, steps)),
+                  loss=loss)
     model.fit(train, np.asarray(y_train), epochs=epochs, batch_size=batch_size, verbose=verbose)
     predicted = np.argmax(model.predict(test, batch_size=1024, verbose=0), axis=1)
     return float(np.mean(predicted == np.asarray(y_test)))
+
+
+def head_schedule(schedule, learning_rate, steps):
+    """The head's learning-rate schedule over `steps` optimizer steps.
+
+    Args:
+        schedule: `"cosine"` (annealed to zero) or `"step"` (halved at 20,
+            35, 50, 60, 70, 80 and 90% of the steps, SoftHebb's readout).
+        learning_rate: float, the initial rate.
+        steps: int, the steps of the whole training.
+
+    Returns:
+        A `keras.optimizers.schedules.LearningRateSchedule`.
+    """
+    import keras
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: schedule={schedule!r}")
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    boundaries = sorted({max(1, round(f * steps)) for f in STEP_MILESTONES})
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [learning_rate * 0.5**i for i in range(len(boundaries) + 1)]
+    )
 
 
 def _power_loss(classes, m):
