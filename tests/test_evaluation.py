@@ -122,7 +122,7 @@ def test_head_learns_from_raw_features_with_the_step_schedule():
     features = np.abs(features) * 5.0
     accuracy = train_head(features[:200], labels[:200], features[200:], labels[200:],
                           epochs=20, batch_size=32, learning_rate=0.05, standardize=False,
-                          schedule="step", dropout=0.5)
+                          schedule="step")
     assert accuracy > 0.95
 
 
