@@ -128,7 +128,8 @@ def test_head_learns_from_raw_features_with_the_step_schedule():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"head": "svm"}, "`head` must be one of"), ({"schedule": "linear"}, "`schedule` must be one of"), ({"beta": 0.0}, "beta=0.0"),
+    [({"head": "svm"}, "`head` must be one of"),
+     ({"schedule": "linear"}, "`schedule` must be one of"), ({"beta": 0.0}, "beta=0.0"),
      ({"head": "tanh", "m": 0.5}, "`m` must be >= 1"),
      ({"dropout": 1.0}, "`dropout` must be in"), ({"dropout": -0.1}, "dropout=-0.1")],
 )

@@ -81,7 +81,8 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
         raise ValueError(f"`m` must be >= 1. Received: m={m!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
-    head_schedule(schedule, learning_rate, 1)  # checks `schedule`
+    steps = epochs * int(np.ceil(len(train_features) / batch_size))
+    rate = head_schedule(schedule, learning_rate, steps)
     drop = [keras.layers.Dropout(float(dropout), seed=seed)] if dropout > 0 else []
     train = power_features(train_features, power).reshape(len(train_features), -1)
     test = power_features(test_features, power).reshape(len(test_features), -1)
@@ -102,9 +103,7 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
                   keras.layers.Activation(lambda z: keras.ops.tanh(beta * z))]
         loss = _power_loss(classes, m)
     model = keras.Sequential([keras.Input(train.shape[1:])] + layers)
-    steps = epochs * int(np.ceil(len(train) / batch_size))
-    model.compile(optimizer=keras.optimizers.Adam(head_schedule(schedule, learning_rate, steps)),
-                  loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
     model.fit(train, np.asarray(y_train), epochs=epochs, batch_size=batch_size, verbose=verbose)
     predicted = np.argmax(model.predict(test, batch_size=1024, verbose=0), axis=1)
     return float(np.mean(predicted == np.asarray(y_test)))
