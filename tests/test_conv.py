@@ -5,6 +5,7 @@ from conftest import fit_unsupervised
 
 from keras_hebbian import rules
 from keras_hebbian.layers import HebbianConv2D, Triangle
+from keras_hebbian.layers.conv_correlation import available_methods, conv_correlation
 
 
 def _patches(x, kernel_size, strides, padding, dilation):
@@ -67,6 +68,45 @@ def test_update_equals_patches_reference(kernel_size, strides, padding, dilation
     np.testing.assert_allclose(
         y, np.einsum("skwc,kwcf->sf", patches, before).reshape(y.shape), rtol=1e-4, atol=1e-4
     )
+
+
+CORRELATION_CASES = [
+    # kernel, strides, dilation, channels, units
+    ((3, 3), (1, 1), (1, 1), 2, 4),
+    ((3, 3), (2, 2), (1, 1), 2, 4),
+    ((4, 4), (1, 1), (1, 1), 3, 5),
+    ((4, 4), (2, 2), (1, 1), 3, 7),
+    ((2, 5), (1, 2), (1, 1), 2, 9),
+    ((3, 3), (1, 1), (2, 2), 2, 4),
+    ((3, 2), (1, 1), (1, 1), 6, 4),  # more channels than units: one offset per product
+    ((5, 5), (1, 1), (1, 1), 3, 96),  # every offset in one product
+]
+
+
+@pytest.mark.parametrize("method", available_methods())
+@pytest.mark.parametrize("kernel_size, strides, dilation, channels, units", CORRELATION_CASES)
+def test_conv_correlation_equals_patches_reference(method, kernel_size, strides, dilation,
+                                                   channels, units):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 11, 10, channels)).astype("float32")
+    patches, (oh, ow) = _patches(x.astype("float64"), kernel_size, strides, "valid", dilation)
+    signal = rng.normal(size=(3, oh, ow, units)).astype("float32")
+    summed = conv_correlation(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(signal),
+                              kernel_size, strides, dilation, method=method)
+    summed = keras.ops.convert_to_numpy(summed).astype("float64")
+    expected = np.einsum("skwc,sf->kwcf", patches, signal.reshape(-1, units).astype("float64"))
+    assert summed.shape == expected.shape
+    assert np.linalg.norm(summed - expected) / np.linalg.norm(expected) < 1e-5
+
+
+def test_conv_correlation_rejects_unknown_method():
+    x = keras.ops.ones((1, 4, 4, 1))
+    with pytest.raises(ValueError, match="method"):
+        conv_correlation(x, keras.ops.ones((1, 2, 2, 1)), (3, 3), (1, 1), (1, 1), method="fft")
+    if keras.backend.backend() == "jax":
+        with pytest.raises(ValueError, match="native"):
+            conv_correlation(x, keras.ops.ones((1, 2, 2, 1)), (3, 3), (1, 1), (1, 1),
+                             method="native")
 
 
 def test_output_shape_matches_keras_conv2d():

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_hebbian.layers.base import HebbianLayer
+from keras_hebbian.layers.conv_correlation import conv_correlation
 from keras_hebbian.rules.base import Presynaptic
 
 
@@ -27,21 +28,25 @@ class ConvPresynaptic(Presynaptic):
     """The pre-synaptic side of a convolution: every input patch is a sample.
 
     `correlate` computes the mean over images and output positions of
-    `patch ⊗ signal` as a convolution of the inputs with the signal (the
-    weight-gradient of a convolution), without materialising the patches.
+    `patch ⊗ signal`: the weight-gradient of a convolution, by the fastest
+    method of the backend (`keras_hebbian.layers.conv_correlation`), never by
+    unfolding the whole patch tensor.
 
     Args:
         inputs: float32 `(batch, height, width, channels)`, already padded.
         kernel_size, strides, dilation_rate: pairs, as in the layer.
         output_size: `(out_height, out_width)` of the layer's output.
+        method: how `correlate` computes the weight-gradient: `"auto"`
+            (the backend's fastest), `"native"`, `"shifts"` or `"conv"`.
     """
 
-    def __init__(self, inputs, kernel_size, strides, dilation_rate, output_size):
+    def __init__(self, inputs, kernel_size, strides, dilation_rate, output_size, method="auto"):
         super().__init__(inputs)
         self.kernel_size = kernel_size
         self.strides = strides
         self.dilation_rate = dilation_rate
         self.output_size = output_size
+        self.method = method
 
     @property
     def num_samples(self):
@@ -49,17 +54,10 @@ class ConvPresynaptic(Presynaptic):
         return batch * float(self.output_size[0] * self.output_size[1])
 
     def correlate(self, signal):
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
         oh, ow = self.output_size
-        units = signal.shape[-1]
-        y = ops.reshape(signal, (-1, oh, ow, units))
-        # out[c, i, j, f] = sum_{n,p,q} x[n, i*d + p*s, j*d + q*s, c] y[n, p, q, f]:
-        # a convolution of the inputs (channels as batch) with the signal
-        # (images as input channels), strides and dilations swapped.
-        x_t = ops.transpose(self.inputs, (3, 1, 2, 0))
-        y_t = ops.transpose(y, (1, 2, 0, 3))
-        out = ops.conv(x_t, y_t, strides=(dh, dw), padding="valid", dilation_rate=(sh, sw))
-        summed = ops.transpose(out[:, :kh, :kw, :], (1, 2, 0, 3))
+        y = ops.reshape(signal, (-1, oh, ow, signal.shape[-1]))
+        summed = conv_correlation(self.inputs, y, self.kernel_size, self.strides,
+                                  self.dilation_rate, method=self.method)
         return summed / self.num_samples
 
     def correlate_sparse(self, indices, values, units):
