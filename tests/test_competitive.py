@@ -91,6 +91,18 @@ def test_softhebb_update_matches_numpy():
     np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("anti_hebbian", [True, False])
+def test_softhebb_signal_is_the_softmax_signed_for_losers(anti_hebbian):
+    # Responses of 1e3 would overflow an unshifted exponential.
+    u = np.random.default_rng(3).normal(size=(6, 5)) * np.array([[1.0], [1e3], [1], [1], [1], [1]])
+    y = np.exp(u / 2 - (u / 2).max(1, keepdims=True))
+    y /= y.sum(1, keepdims=True)
+    if anti_hebbian:
+        y = np.where(np.eye(5)[u.argmax(1)] > 0, y, -y)
+    signal = rules.SoftHebb(temperature=2.0, anti_hebbian=anti_hebbian).signal(_tensor(u))
+    np.testing.assert_allclose(_numpy(signal), y, rtol=1e-5, atol=1e-7)
+
+
 def test_softhebb_weight_norms_converge_to_one():
     x = (np.random.default_rng(0).random((3000, 16)) ** 3).astype("float32")
     layer = HebbianDense(10, rule=rules.SoftHebb(temperature=0.1), learning_rate=0.05,

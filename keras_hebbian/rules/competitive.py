@@ -226,12 +226,26 @@ class SoftHebb(Rule):
         self.power = check_positive("power", power)
         self.max_normalize = bool(max_normalize)
 
+    def signal(self, post):
+        """Each unit's post-synaptic signal `y`: the softmax, its sign flipped for losers.
+
+        The winner's softmax is `1 / sum(exp(u - max))` (its own term is
+        `exp(0) = 1`), so the signed softmax is `where(u = max, 1, -exp(u -
+        max)) / sum(...)`: no argmax or one-hot pass over the responses, which
+        dominate the cost of a convolutional layer's update. Units tied for the
+        maximum all count as winners. (The test is on `u`, not on the
+        exponential: a compiled `exp(0)` need not be exactly 1.)
+        """
+        scaled = post if self.temperature == 1.0 else post / self.temperature
+        top = ops.max(scaled, axis=-1, keepdims=True)
+        exp = ops.exp(scaled - top)
+        total = ops.sum(exp, axis=-1, keepdims=True)
+        if not self.anti_hebbian:
+            return exp / total
+        return ops.where(scaled >= top, 1.0 / total, exp / -total)
+
     def compute_update(self, pre, post, kernel, state):
-        units = kernel.shape[-1]
-        y = ops.softmax(post / self.temperature, axis=-1)
-        if self.anti_hebbian:
-            winner = ops.one_hot(ops.argmax(post, axis=-1), units)
-            y = y * (2.0 * winner - 1.0)
+        y = self.signal(post)
         delta = pre.correlate(y) - kernel * ops.mean(y * post, axis=0)
         if self.max_normalize:
             delta = scale_by_max(delta)
