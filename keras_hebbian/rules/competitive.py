@@ -229,20 +229,16 @@ class SoftHebb(Rule):
     def signal(self, post):
         """Each unit's post-synaptic signal `y`: the softmax, its sign flipped for losers.
 
-        The winner's softmax is `1 / sum(exp(u - max))` (its own term is
-        `exp(0) = 1`), so the signed softmax is `where(u = max, 1, -exp(u -
-        max)) / sum(...)`: no argmax or one-hot pass over the responses, which
-        dominate the cost of a convolutional layer's update. Units tied for the
-        maximum all count as winners. (The test is on `u`, not on the
-        exponential: a compiled `exp(0)` need not be exactly 1.)
+        The winners are the units at the maximum response (ties all count),
+        found by comparing with the row's maximum: no argmax or one-hot pass
+        over the responses, which dominate the cost of a convolutional
+        layer's update.
         """
         scaled = post if self.temperature == 1.0 else post / self.temperature
-        top = ops.max(scaled, axis=-1, keepdims=True)
-        exp = ops.exp(scaled - top)
-        total = ops.sum(exp, axis=-1, keepdims=True)
+        y = ops.softmax(scaled, axis=-1)
         if not self.anti_hebbian:
-            return exp / total
-        return ops.where(scaled >= top, 1.0 / total, exp / -total)
+            return y
+        return ops.where(scaled >= ops.max(scaled, axis=-1, keepdims=True), y, -y)
 
     def compute_update(self, pre, post, kernel, state):
         y = self.signal(post)
