@@ -79,9 +79,10 @@ class HebbianConv2D(HebbianLayer):
     activity and the `filters` responses there are the post-synaptic ones, so
     any rule that works for `HebbianDense` works here (SoftHebb, WTA,
     Krotov-Hopfield, Oja, Hebb, ...); competition runs across filters at each
-    position. The update is computed as a convolution of the inputs with the
-    responses (the weight-gradient of a convolution), never by unfolding
-    patches.
+    position. The update is a convolution's weight-gradient of the inputs and
+    the responses, computed by the backend's fastest method
+    (`keras_hebbian.layers.conv_correlation`), never by unfolding the whole
+    patch tensor.
 
     Args:
         filters: int > 0, the number of filters (units).
