@@ -113,6 +113,8 @@ def main():
     parser.add_argument("--figures", default=None,
                         help="folder for the first seed's first-layer filters (mnist_conv_filters.png)")
     parser.add_argument("--no-control", action="store_true", help="skip the random-features control")
+    parser.add_argument("--control-only", action="store_true",
+                        help="run only the random-features control")
     parser.add_argument("--cache", default=None,
                         help="folder to save each trained network's features in, and reuse them from")
     args = parser.parse_args()
@@ -132,7 +134,8 @@ def main():
     rows = []
     cached_seconds = 0.0
     for seed in args.seeds:
-        for kind in ["softhebb"] + ([] if args.no_control else ["random"]):
+        kinds = ["random"] if args.control_only else ["softhebb"] + ([] if args.no_control else ["random"])
+        for kind in kinds:
             train_features, test_features, kernel, record, cached = cached_network(
                 args, kind, seed, x_train, x_test)
             seconds = record["unsupervised_seconds"]
