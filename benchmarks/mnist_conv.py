@@ -6,8 +6,9 @@ images without labels, all layers together in one pass, in batches of 10 as
 in the paper's code; a linear softmax head (standardised features, dropout
 0.5, 50 epochs of Adam in batches of 64, the rate halved at 20, 35, 50, 60,
 70, 80 and 90% of the steps as in SoftHebb's readout) is then trained on its
-frozen, flattened features and tested on the 10,000 test images. The random-features control trains the same head on the same network
-left untrained. Prints the accuracy of each seed, the mean, and the whole
+frozen, flattened features and tested on the 10,000 test images. The
+random-features control trains the same head on the same network left
+untrained. Prints the accuracy of each seed, the mean, and the whole
 run's time.
 
 With `--cache DIR` each trained network's features (and its first-layer
@@ -133,8 +134,10 @@ def main():
     results = {"softhebb": [], "random": []}
     rows = []
     cached_seconds = 0.0
+    kinds = ["softhebb"] + ([] if args.no_control else ["random"])
+    if args.control_only:
+        kinds = ["random"]
     for seed in args.seeds:
-        kinds = ["random"] if args.control_only else ["softhebb"] + ([] if args.no_control else ["random"])
         for kind in kinds:
             train_features, test_features, kernel, record, cached = cached_network(
                 args, kind, seed, x_train, x_test)

@@ -36,17 +36,14 @@ class ConvPresynaptic(Presynaptic):
         inputs: float32 `(batch, height, width, channels)`, already padded.
         kernel_size, strides, dilation_rate: pairs, as in the layer.
         output_size: `(out_height, out_width)` of the layer's output.
-        method: how `correlate` computes the weight-gradient: `"auto"`
-            (the backend's fastest), `"native"`, `"shifts"` or `"conv"`.
     """
 
-    def __init__(self, inputs, kernel_size, strides, dilation_rate, output_size, method="auto"):
+    def __init__(self, inputs, kernel_size, strides, dilation_rate, output_size):
         super().__init__(inputs)
         self.kernel_size = kernel_size
         self.strides = strides
         self.dilation_rate = dilation_rate
         self.output_size = output_size
-        self.method = method
 
     @property
     def num_samples(self):
@@ -57,7 +54,7 @@ class ConvPresynaptic(Presynaptic):
         oh, ow = self.output_size
         y = ops.reshape(signal, (-1, oh, ow, signal.shape[-1]))
         summed = conv_correlation(self.inputs, y, self.kernel_size, self.strides,
-                                  self.dilation_rate, method=self.method)
+                                  self.dilation_rate)
         return summed / self.num_samples
 
     def correlate_sparse(self, indices, values, units):
