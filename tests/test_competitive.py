@@ -91,6 +91,33 @@ def test_softhebb_update_matches_numpy():
     np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-6)
 
 
+def test_softhebb_unit_max_normalize_divides_each_units_step_by_its_own_largest_entry():
+    rng = np.random.default_rng(4)
+    x = rng.random((8, 5)).astype("float32")
+    w = rng.normal(size=(5, 4)).astype("float32")
+    u = x @ w
+    y = np.exp(u - u.max(1, keepdims=True))
+    y /= y.sum(1, keepdims=True)
+    y = np.where(np.eye(4)[u.argmax(1)] > 0, y, -y)
+    ds = (x.T @ y - w * (y * u).sum(0)) / len(x)
+    ds = ds / np.abs(ds).max(axis=0)
+    expected = ds * np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
+    rule = rules.SoftHebb(max_normalize="unit")
+    delta, _ = rule.compute_update(Presynaptic(_tensor(x)), _tensor(u), _tensor(w), {})
+    np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-6)
+    # every unit's largest change is its adaptive rate, losers included
+    distance = np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
+    np.testing.assert_allclose(np.abs(_numpy(delta)).max(axis=0), distance, rtol=1e-5)
+
+
+@pytest.mark.parametrize("value, stored", [(True, True), ("layer", True), ("unit", "unit"),
+                                           (False, False), (None, False)])
+def test_softhebb_max_normalize_values(value, stored):
+    rule = rules.SoftHebb(max_normalize=value)
+    assert rule.max_normalize == stored
+    assert rules.deserialize(rules.serialize(rule)).get_config() == rule.get_config()
+
+
 @pytest.mark.parametrize("anti_hebbian", [True, False])
 def test_softhebb_signal_is_the_softmax_signed_for_losers(anti_hebbian):
     # Responses of 1e3 would overflow an unshifted exponential.
@@ -184,6 +211,8 @@ def test_k_larger_than_units_raises_at_build(rule, message):
         (lambda: rules.KrotovHopfield(k=1), "`k` must be >= 2"),
         (lambda: rules.KrotovHopfield(delta=-0.1), "`delta` must be"),
         (lambda: rules.SoftHebb(temperature=0.0), "`temperature` must be a finite number > 0"),
+        (lambda: rules.SoftHebb(max_normalize="units"), "`max_normalize` must be True or 'layer'"),
+        (lambda: rules.SoftHebb(max_normalize=1), "`max_normalize` must be True or 'layer'"),
         (lambda: rules.WinnerTakeAll(k=0), "`k` must be an int >= 1"),
     ],
 )
