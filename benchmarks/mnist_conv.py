@@ -31,8 +31,14 @@ import keras
 import numpy as np
 from krotov_speed import accelerator
 
-from keras_hebbian import datasets, models, plot
+from keras_hebbian import datasets, models, plot, rules
 from keras_hebbian.evaluation import train_head
+
+# --first-rule: the first block's rule ("paper": SoftHebb as published)
+FIRST_RULES = {
+    "paper": lambda: None,
+    "unit": lambda: rules.SoftHebb(temperature=0.3, max_normalize="unit"),
+}
 
 
 def features(model, x, batch_size=500):
@@ -42,7 +48,9 @@ def features(model, x, batch_size=500):
 def train_network(args, kind, seed, x_train, x_test):
     """Train one network; returns its features, first-layer filters and a record."""
     keras.utils.set_random_seed(seed)
-    model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks)
+    block_rules = [FIRST_RULES[args.first_rule]()] + [None] * (args.blocks - 1)
+    model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks,
+                                  block_rules=block_rules)
     model.compile()
     first = models.hebbian_layers(model)[0]
     initial = first.kernel.numpy().reshape(-1, first.filters)
@@ -76,7 +84,8 @@ def cached_network(args, kind, seed, x_train, x_test):
     """`train_network`, through `args.cache` when set. Returns its results and whether cached."""
     if not args.cache:
         return (*train_network(args, kind, seed, x_train, x_test), False)
-    key = (f"{kind}_blocks{args.blocks}_width{args.width}_batch{args.batch_size}_epochs{args.epochs}"
+    rule = "" if kind == "random" or args.first_rule == "paper" else f"_first{args.first_rule}"
+    key = (f"{kind}{rule}_blocks{args.blocks}_width{args.width}_batch{args.batch_size}_epochs{args.epochs}"
            f"_train{len(x_train)}_{keras.backend.backend()}_seed{seed}")
     path = os.path.join(args.cache, key)
     names = [f"{path}_{part}.npy" for part in ("train", "test", "kernel")]
@@ -102,6 +111,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=10, help="unsupervised batch size")
     parser.add_argument("--train", type=int, default=60000, help="training images used")
     parser.add_argument("--blocks", type=int, default=3, choices=[2, 3], help="SoftHebb blocks")
+    parser.add_argument("--first-rule", choices=sorted(FIRST_RULES), default="paper",
+                        help="first block's rule: paper (SoftHebb, T=1, the step divided by the "
+                             "layer's largest entry) or unit (T=0.3, each filter's step by its own)")
     parser.add_argument("--head-epochs", type=int, default=50)
     parser.add_argument("--head-dropout", type=float, default=0.5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
@@ -126,7 +138,8 @@ def main():
     y_train = y_train[: args.train]
     x_test = x_test[:, :, :, None].astype("float32") / 255.0
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {accelerator()}, "
-          f"softhebb_mnist {args.blocks} blocks width {args.width}, {len(x_train)} training images, "
+          f"softhebb_mnist {args.blocks} blocks width {args.width}, first rule {args.first_rule}, "
+          f"{len(x_train)} training images, "
           f"{args.epochs} unsupervised epoch(s); head: {args.head_epochs} epochs, dropout "
           f"{args.head_dropout}, batch {args.head_batch_size}, {args.head_schedule} schedule, "
           f"{'raw' if args.raw_features else 'standardised'} features")

@@ -16,7 +16,7 @@ from keras_hebbian.layers.triangle import Triangle
 
 
 def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate,
-                   triangle_power, pool="max", seed=None, name=None):
+                   triangle_power, pool="max", seed=None, name=None, rule=None):
     """One SoftHebb convolutional block (Journe et al., ICLR 2023).
 
     Non-affine batch normalisation, a `HebbianConv2D` learning by SoftHebb
@@ -34,6 +34,8 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
         pool: `"max"` or `"avg"`.
         seed: int or `None`.
         name: prefix of the layers' names.
+        rule: a rule (or its name) to learn with instead of
+            `SoftHebb(temperature=temperature)`.
 
     Returns:
         A list of four Keras layers.
@@ -52,7 +54,7 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
             filters,
             kernel_size,
             padding="reflect",
-            rule=rules.SoftHebb(temperature=temperature),
+            rule=rules.SoftHebb(temperature=temperature) if rule is None else rule,
             learning_rate=learning_rate,
             kernel_initializer=keras.initializers.RandomNormal(
                 stddev=25.0 / math.sqrt(fan_in), seed=seed
@@ -65,7 +67,7 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
     ]
 
 
-def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None):
+def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=None):
     """The three-block SoftHebb network for CIFAR-10: 96 -> 384 -> 1536 filters.
 
     Hyperparameters of the paper's code: kernels 5, 3, 3; inverse
@@ -78,6 +80,9 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None):
         input_shape: `(height, width, channels)`.
         width: multiplies every block's filters (`1.0`: the published sizes).
         seed: int or `None`.
+        block_rules: `None`, or a list with one entry per block: a rule
+            (or its name) replacing that block's SoftHebb rule, or `None` to
+            keep it.
 
     Returns:
         A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
@@ -86,10 +91,10 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None):
         (96, 5, 1.0, 0.08, 0.7, "max"),
         (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
         (1536, 3, 1 / 0.25, 0.01, 1.0, "avg"),
-    ], width, seed, "softhebb_cifar10")
+    ], width, seed, "softhebb_cifar10", block_rules)
 
 
-def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3):
+def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, block_rules=None):
     """A SoftHebb network for MNIST: 96 -> 384 (-> 1536) filters.
 
     The blocks of `softhebb_cifar10`, sized for 28x28 grey images; outputs
@@ -103,6 +108,11 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3):
         width: multiplies every block's filters.
         seed: int or `None`.
         blocks: `3` or `2`.
+        block_rules: `None`, or a list with one entry per block: a rule
+            (or its name) replacing that block's SoftHebb rule, or `None` to
+            keep it. For example `[SoftHebb(temperature=0.3,
+            max_normalize="unit"), None, None]` lets every first-layer filter
+            converge within one epoch (see `SoftHebb`).
 
     Returns:
         A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
@@ -117,16 +127,25 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3):
         ]
     else:
         raise ValueError(f"`blocks` must be 2 or 3. Received: blocks={blocks!r}")
-    return _softhebb(input_shape, specs, width, seed, "softhebb_mnist")
+    return _softhebb(input_shape, specs, width, seed, "softhebb_mnist", block_rules)
 
 
-def _softhebb(input_shape, blocks, width, seed, name):
+def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
+    if block_rules is None:
+        block_rules = [None] * len(blocks)
+    if not isinstance(block_rules, (list, tuple)) or len(block_rules) != len(blocks):
+        raise ValueError(
+            f"`block_rules` must be None or a list of {len(blocks)} entries (a rule or None "
+            f"per block). Received: block_rules={block_rules!r}"
+        )
     layers = [keras.Input(input_shape)]
     channels = input_shape[-1]
-    for index, (filters, kernel, temperature, rate, power, pool) in enumerate(blocks, 1):
+    for index, (spec, rule) in enumerate(zip(blocks, block_rules), 1):
+        filters, kernel, temperature, rate, power, pool = spec
         filters = max(1, int(round(filters * width)))
         layers += softhebb_block(filters, kernel, channels, temperature, rate, power, pool,
-                                 seed=None if seed is None else seed + index, name=f"block{index}")
+                                 seed=None if seed is None else seed + index, name=f"block{index}",
+                                 rule=rule)
         channels = filters
     layers.append(keras.layers.Flatten(name="features"))
     return keras.Sequential(layers, name=name)
