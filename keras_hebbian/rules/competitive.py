@@ -231,11 +231,11 @@ class SoftHebb(Rule):
 
     With `max_normalize="unit"` each unit's step is divided by its own largest
     entry instead, so every unit moves at its own rate, however few inputs it
-    wins. Divided over the whole layer, a unit that wins most inputs (on
-    MNIST, the one that wins the blank background: about 65% of a first
-    layer's positions) sets the scale and the others barely move: in one
-    epoch their norms shrink from the paper's initial 25 to about 7 and their
-    directions stay where they started.
+    wins. Divided over the whole layer, the unit that wins most inputs sets
+    the scale (in a first layer on MNIST, the one that wins the blank
+    background) and the others move slowly: in
+    one epoch of `models.softhebb_mnist` their norms shrink from the initial
+    25 to about 5-7 and their directions stay where they started.
 
     Args:
         temperature: float > 0, the softmax temperature. Defaults to `1.0`.
