@@ -163,9 +163,11 @@ def main():
                 print("  " + record["first_layer"])
             if kind == "softhebb" and args.figures and seed == args.seeds[0]:
                 os.makedirs(args.figures, exist_ok=True)
-                path = os.path.join(args.figures, "mnist_conv_filters.png")
+                suffix = "" if args.first_rule == "paper" else f"_{args.first_rule}"
+                path = os.path.join(args.figures, f"mnist_conv_filters{suffix}.png")
                 plot.conv_filters(kernel, units=kernel.shape[-1], path=path,
-                                  title=f"first SoftHebb layer, seed {seed}, one epoch")
+                                  title=f"first SoftHebb layer ({args.first_rule}), seed {seed}, "
+                                        "one epoch")
             accuracy = train_head(train_features, y_train, test_features, y_test,
                                   epochs=args.head_epochs, seed=seed, dropout=args.head_dropout,
                                   learning_rate=args.head_lr, batch_size=args.head_batch_size,
