@@ -101,12 +101,12 @@ def test_softhebb_unit_max_normalize_divides_each_units_step_by_its_own_largest_
     y = np.where(np.eye(4)[u.argmax(1)] > 0, y, -y)
     ds = (x.T @ y - w * (y * u).sum(0)) / len(x)
     ds = ds / np.abs(ds).max(axis=0)
-    expected = ds * np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
+    distance = np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
+    expected = ds * distance
     rule = rules.SoftHebb(max_normalize="unit")
     delta, _ = rule.compute_update(Presynaptic(_tensor(x)), _tensor(u), _tensor(w), {})
     np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-4, atol=1e-6)
     # every unit's largest change is its adaptive rate, losers included
-    distance = np.sqrt(np.abs(np.linalg.norm(w, axis=0) - 1) + 1e-10)
     np.testing.assert_allclose(np.abs(_numpy(delta)).max(axis=0), distance, rtol=1e-5)
 
 

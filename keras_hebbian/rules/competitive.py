@@ -104,7 +104,8 @@ def scale_units_by_max(delta):
     return delta / ops.maximum(ops.max(ops.abs(flat), axis=0), _EPSILON)
 
 
-_MAX_NORMALIZE = {True: "layer", False: None, "layer": "layer", "unit": "unit", None: None}
+# accepted values of `SoftHebb(max_normalize=...)` and what is stored for each
+_MAX_NORMALIZE = {True: True, "layer": True, "unit": "unit", False: False, None: False}
 
 
 def _check_max_normalize(value):
@@ -260,8 +261,7 @@ class SoftHebb(Rule):
         self.anti_hebbian = bool(anti_hebbian)
         self.adaptive = bool(adaptive)
         self.power = check_positive("power", power)
-        normalize = _check_max_normalize(max_normalize)
-        self.max_normalize = {"layer": True, "unit": "unit", None: False}[normalize]
+        self.max_normalize = _check_max_normalize(max_normalize)
 
     def signal(self, post):
         """Each unit's post-synaptic signal `y`: the softmax, its sign flipped for losers.
