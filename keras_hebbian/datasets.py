@@ -59,6 +59,7 @@ def load_mnist(path=None):
         and uint8 labels.
 
     Raises:
+        ConnectionError: no local copy was named and the download failed.
         FileNotFoundError: the local file does not exist.
         ValueError: the file is not an `.npz` with the expected arrays.
     """
@@ -66,7 +67,15 @@ def load_mnist(path=None):
     if local is None:
         import keras
 
-        return keras.datasets.mnist.load_data()
+        try:
+            return keras.datasets.mnist.load_data()
+        except Exception as error:  # keras.utils.get_file raises a bare Exception
+            reason = " ".join(str(error).split())
+            raise ConnectionError(
+                f"MNIST could not be downloaded ({reason}). Use a local copy: an .npz "
+                f"with the keys {', '.join(MNIST_KEYS)}, passed as `path=` or named by "
+                f"{DATA_ENV}."
+            ) from None
     if not os.path.isfile(local):
         raise FileNotFoundError(
             f"MNIST file not found: {local!r}. Expected an .npz file with the keys "
