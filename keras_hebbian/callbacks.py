@@ -19,7 +19,14 @@ class HebbianMonitor(keras.callbacks.Callback):
       epoch (for winner-take-all rules: the units that won or were pushed).
 
     They appear in the progress bar, in `History.history`, and in every
-    callback listed after this one (`CSVLogger`, `TensorBoard`, ...).
+    callback listed after this one (`CSVLogger`, `TensorBoard`, ...). When
+    the model has no loss (compiled without `loss`, and no other layer adds
+    one), the constant `loss` of 0 that Keras would show (and `val_loss`)
+    is left out of the logs.
+
+    The figures are computed from the weights at the end of each epoch,
+    outside the training step. `keras_hebbian.models.Sequential` and
+    `keras_hebbian.models.Model` add this callback to every `fit()`.
 
     With `log_dir`, it also writes each dense layer's receptive fields (the
     64 units of largest norm, drawn by `keras_hebbian.plot.receptive_fields`
@@ -49,6 +56,7 @@ class HebbianMonitor(keras.callbacks.Callback):
             raise ValueError("HebbianMonitor: `image_shape` is required with `log_dir`.")
         self._previous = {}
         self._writer = None
+        self._no_loss = False
 
     def _layers(self):
         from keras_hebbian.models import hebbian_layers
@@ -65,14 +73,24 @@ class HebbianMonitor(keras.callbacks.Callback):
         return found
 
     def on_train_begin(self, logs=None):
+        self._no_loss = not has_loss(self.model)
         self._previous = {
             layer.name: keras.ops.convert_to_numpy(layer.kernel.value).copy()
             for layer in self._layers()
         }
 
+    def _drop_loss(self, logs):
+        if self._no_loss and logs is not None:
+            logs.pop("loss", None)
+            logs.pop("val_loss", None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._drop_loss(logs)
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
+        self._drop_loss(logs)
         for layer in self._layers():
             kernel = keras.ops.convert_to_numpy(layer.kernel.value)
             flat = kernel.reshape(-1, kernel.shape[-1])
@@ -115,3 +133,25 @@ class HebbianMonitor(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def has_loss(model):
+    """Whether `model` has a loss: compiled with one, or added by a non-Hebbian layer.
+
+    Hebbian layers add a zero to the loss so that Keras trains a model that
+    has no other; that zero does not count.
+    """
+    from keras_hebbian.layers.base import HebbianLayer
+
+    if getattr(model, "loss", None) is not None:
+        return True
+
+    def layers_of(layer):
+        for inner in getattr(layer, "layers", []):
+            yield inner
+            yield from layers_of(inner)
+
+    return any(
+        layer.losses for layer in layers_of(model)
+        if not isinstance(layer, HebbianLayer) and not hasattr(layer, "layers")
+    )

@@ -1,8 +1,10 @@
-"""Published Hebbian architectures and greedy layer-by-layer training.
+"""Models for Hebbian learning, published architectures, greedy training.
 
 A model made only of Hebbian layers trains without labels through plain
 `model.compile(); model.fit(x)`: every Hebbian layer learns at once, in one
-unsupervised pass. `fit_greedy` trains them one at a time instead.
+unsupervised pass. `Sequential` and `Model` are `keras.Sequential` and
+`keras.Model` whose `fit()` reports what the Hebbian layers learned;
+`fit_greedy` trains the layers one at a time.
 """
 
 import math
@@ -10,9 +12,80 @@ import math
 import keras
 
 from keras_hebbian import rules
+from keras_hebbian.callbacks import HebbianMonitor
 from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.hebbian_conv2d import HebbianConv2D
 from keras_hebbian.layers.triangle import Triangle
+
+
+class _ReportsHebbianFigures:
+    """`fit()` adds a `HebbianMonitor` unless one is given."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            **kwargs):
+        callbacks = list(callbacks or [])
+        if hebbian_layers(self) and not any(isinstance(c, HebbianMonitor) for c in callbacks):
+            callbacks.insert(0, HebbianMonitor())
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_hebbian")
+class Sequential(_ReportsHebbianFigures, keras.Sequential):
+    """A `keras.Sequential` whose `fit()` reports what its Hebbian layers learned.
+
+    It is a `keras.Sequential` in every other way (building, saving,
+    `predict`, nesting). `fit()` adds a `keras_hebbian.callbacks.HebbianMonitor`
+    ahead of the callbacks it is given (unless one of them is already a
+    `HebbianMonitor`): after every epoch the progress bar, `History` and
+    every later callback (`CSVLogger`, `TensorBoard`) see, for each Hebbian
+    layer `NAME`, `NAME/weight_norm`, `NAME/norm_distance` (where the rule
+    drives the norms to a fixed point), `NAME/update_magnitude` and
+    `NAME/changed_units`. A model without a loss (Hebbian layers only,
+    `compile()` without `loss`) shows no `loss`: Keras would show a constant
+    zero. A model compiled with a loss shows its loss as usual.
+
+    The figures are computed from the weights once per epoch, outside the
+    training step, so they cost the step nothing.
+
+    Args:
+        layers: the layers, as for `keras.Sequential`.
+        trainable: bool.
+        name: the model's name.
+
+    Example:
+
+    ```python
+    model = keras_hebbian.models.Sequential([
+        keras.Input((64,)),
+        keras_hebbian.layers.HebbianDense(8, rule="sanger", learning_rate=0.05),
+    ])
+    model.compile()
+    history = model.fit(x, epochs=20)
+    history.history["hebbian_dense/norm_distance"]  # one figure per epoch
+    ```
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_hebbian")
+class Model(_ReportsHebbianFigures, keras.Model):
+    """A `keras.Model` whose `fit()` reports what its Hebbian layers learned.
+
+    Built like `keras.Model`: functionally (`Model(inputs, outputs)`) or by
+    subclassing. `fit()` adds a `HebbianMonitor` as `Sequential` does (see
+    there): per-layer figures after every epoch, and no `loss` for a model
+    without one.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((64,))
+    codes = keras_hebbian.layers.HebbianDense(8, rule="oja")(inputs)
+    model = keras_hebbian.models.Model(inputs, codes)
+    model.compile()
+    model.fit(x, epochs=5)
+    ```
+    """
 
 
 def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate,
@@ -85,7 +158,7 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=
             keep it.
 
     Returns:
-        A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
+        A `Sequential`, to `compile()` and `fit(x)` without labels.
     """
     return _softhebb(input_shape, [
         (96, 5, 1.0, 0.08, 0.7, "max"),
@@ -115,7 +188,7 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, bloc
             converge within one epoch (see `SoftHebb`).
 
     Returns:
-        A `keras.Sequential`, to `compile()` and `fit(x)` without labels.
+        A `Sequential`, to `compile()` and `fit(x)` without labels.
     """
     if blocks == 2:
         specs = [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "avg")]
@@ -148,7 +221,7 @@ def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
                                  rule=rule)
         channels = filters
     layers.append(keras.layers.Flatten(name="features"))
-    return keras.Sequential(layers, name=name)
+    return Sequential(layers, name=name)
 
 
 def hebbian_layers(model):

@@ -74,3 +74,72 @@ def test_receptive_field_images_in_tensorboard(tmp_path):
     assert ("hebb/receptive_fields", 0) in tags and ("hebb/receptive_fields", 1) in tags
     with pytest.raises(ValueError, match="`image_shape` is required"):
         HebbianMonitor(log_dir=str(tmp_path))
+
+
+FIGURES = ["weight_norm", "norm_distance", "update_magnitude", "changed_units"]
+
+
+def test_unsupervised_fit_shows_hebbian_figures_and_no_loss(tmp_path):
+    """`models.Sequential`: Hebbian figures each epoch, no constant zero loss."""
+    from keras_hebbian import models
+
+    x = np.random.default_rng(0).normal(size=(256, 10)).astype("float32")
+    model = models.Sequential([keras.Input((10,)), HebbianDense(4, rule="oja", name="hebb")])
+    model.compile()
+    path = tmp_path / "log.csv"
+    history = model.fit(x, epochs=2, batch_size=32, verbose=0, validation_data=(x[:64],),
+                        callbacks=[keras.callbacks.CSVLogger(str(path))])
+    assert "loss" not in history.history and "val_loss" not in history.history
+    for figure in FIGURES:
+        assert len(history.history[f"hebb/{figure}"]) == 2
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 2 and "loss" not in rows[0] and "hebb/norm_distance" in rows[0]
+    # A monitor the caller gives is not doubled.
+    history = model.fit(x, epochs=1, verbose=0, callbacks=[HebbianMonitor(["hebb"])])
+    assert len(history.history["hebb/weight_norm"]) == 1
+
+
+def test_plain_keras_model_with_the_monitor_shows_no_loss():
+    x = np.random.default_rng(0).normal(size=(64, 10)).astype("float32")
+    model, _ = _model("oja")
+    history = model.fit(x, epochs=1, verbose=0, callbacks=[HebbianMonitor()])
+    assert "loss" not in history.history and "hebb/weight_norm" in history.history
+    # Without the monitor a plain keras.Sequential shows Keras' own zero loss.
+    assert model.fit(x, epochs=1, verbose=0).history["loss"] == [0.0]
+
+
+def test_a_model_with_a_loss_keeps_it():
+    from keras_hebbian import models
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 10)).astype("float32")
+    y = rng.integers(0, 3, size=128)
+    model = models.Sequential([
+        keras.Input((10,)),
+        HebbianDense(6, rule="oja", name="hebb"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and history.history["loss"][0] > 0
+    assert len(history.history["hebb/norm_distance"]) == 2
+
+
+def test_reporting_models_save_and_load_exactly(tmp_path):
+    from keras_hebbian import models
+
+    x = np.random.default_rng(0).normal(size=(128, 10)).astype("float32")
+    inputs = keras.Input((10,))
+    functional = models.Model(inputs, HebbianDense(4, rule="sanger", name="hebb")(inputs))
+    sequential = models.Sequential([keras.Input((10,)), HebbianDense(4, rule="oja", name="hebb")])
+    for model in (functional, sequential):
+        model.compile()
+        assert "hebb/weight_norm" in model.fit(x, epochs=1, verbose=0).history
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        assert type(loaded) is type(model)
+        np.testing.assert_array_equal(loaded.get_layer("hebb").kernel.numpy(),
+                                      model.get_layer("hebb").kernel.numpy())
+        loaded.compile()
+        assert "loss" not in loaded.fit(x, epochs=1, verbose=0).history
