@@ -18,7 +18,7 @@ def _pyplot():
 
 
 def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, title=None,
-                     order="norm", dpi=80):
+                     order="norm", dpi=80, spacing=0.15):
     """Draw each unit's weights as an image, in a grid.
 
     Args:
@@ -33,6 +33,7 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
         order: `"norm"` (largest weight norm first), `"index"`, or a sequence
             of unit indices to draw in that order.
         dpi: resolution of the saved figure.
+        spacing: the gap between tiles, as a fraction of a tile's size.
 
     Each image is scaled symmetrically around zero (red positive, blue
     negative) with its own largest absolute weight, as in Krotov & Hopfield's
@@ -61,7 +62,9 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
     count = len(chosen)
     columns = columns or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8), squeeze=False)
+    title_height = 0.5 if title else 0.0
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(max(columns * 0.8, 3.0), rows * 0.8 + title_height))
     for ax in axes.flat:
         ax.axis("off")
     for ax, unit in zip(axes.flat, chosen):
@@ -73,16 +76,18 @@ def receptive_fields(kernel, image_shape, units=100, columns=None, path=None, ti
             ax.imshow(np.clip(0.5 + 0.5 * image / scale, 0, 1))
         else:
             ax.imshow(image, cmap="bwr", vmin=-scale, vmax=scale)
+    height = fig.get_figheight()
     if title:
-        fig.suptitle(title)
-    fig.tight_layout(pad=0.1)
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.08 / height)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1.0 - (title_height + 0.05) / height,
+                        wspace=spacing, hspace=spacing)
     if path is not None:
         fig.savefig(path, dpi=dpi)
         plt.close(fig)
     return fig
 
 
-def conv_filters(kernel, units=64, path=None, title=None, dpi=80):
+def conv_filters(kernel, units=64, path=None, title=None, dpi=80, order="norm"):
     """Draw a `HebbianConv2D` kernel `(kh, kw, channels, filters)`, one image per filter.
 
     One or three input channels are drawn as grey or colour images; other
@@ -97,7 +102,7 @@ def conv_filters(kernel, units=64, path=None, title=None, dpi=80):
         channels = 1
     image_shape = (kh, kw) if channels == 1 else (kh, kw, channels)
     return receptive_fields(kernel.reshape(-1, filters), image_shape, units=units, path=path,
-                            title=title, dpi=dpi)
+                            title=title, dpi=dpi, order=order)
 
 
 def norm_convergence(history, path=None, title=None, dpi=80):
