@@ -1,0 +1,72 @@
+"""What `models.Sequential`'s Hebbian figures cost a training epoch.
+
+The same Krotov-Hopfield layer (2000 units, batch 100, inputs of 784 random
+values in [0, 1]) trains in a `keras.Sequential` (Keras' progress logs, with
+its constant zero loss) and in a `keras_hebbian.models.Sequential` (per-layer
+Hebbian figures once per epoch, no loss). The two take turns over
+`--repeats` timed epochs in one process, so a slow moment of the machine
+falls on both; the best epoch of each counts.
+
+    KERAS_BACKEND=jax python benchmarks/fit_reporting.py
+    for b in jax tensorflow torch; do KERAS_BACKEND=$b python benchmarks/fit_reporting.py; done
+"""
+
+import argparse
+import json
+import time
+
+import keras
+import numpy as np
+
+from keras_hebbian import models, rules
+from keras_hebbian.layers import HebbianDense
+
+
+def build(cls, units, features, seed):
+    layer = HebbianDense(units, rule=rules.KrotovHopfield(k=7), learning_rate=0.02,
+                         kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed))
+    model = cls([keras.Input((features,)), layer])
+    model.compile()
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--units", type=int, default=2000)
+    parser.add_argument("--features", type=int, default=784)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    x = np.random.default_rng(0).random((args.samples, args.features), dtype="float32")
+    plain = build(keras.Sequential, args.units, args.features, 0)
+    reporting = build(models.Sequential, args.units, args.features, 0)
+    for model in (plain, reporting):  # compile the step once, outside the timing
+        model.fit(x[: 2 * args.batch_size], batch_size=args.batch_size, verbose=0)
+    times = {"keras.Sequential": [], "keras_hebbian.models.Sequential": []}
+    for _ in range(args.repeats):
+        for name, model in (("keras.Sequential", plain),
+                            ("keras_hebbian.models.Sequential", reporting)):
+            start = time.perf_counter()
+            history = model.fit(x, batch_size=args.batch_size, epochs=1, verbose=0)
+            times[name].append(time.perf_counter() - start)
+    assert "loss" not in history.history and any(k.endswith("/norm_distance") for k in history.history)
+
+    steps = -(-args.samples // args.batch_size)
+    best = {name: min(values) for name, values in times.items()}
+    ratio = best["keras_hebbian.models.Sequential"] / best["keras.Sequential"]
+    print(f"backend {keras.backend.backend()}: {args.units} units, {args.samples} samples, "
+          f"batch {args.batch_size} ({steps} steps), best of {args.repeats} epochs")
+    for name, value in best.items():
+        print(f"  {name:32s} {value:7.3f} s/epoch  {1000 * value / steps:6.3f} ms/step")
+    print(f"  ratio (with figures / without)   {ratio:.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": keras.backend.backend(), "config": vars(args), "seconds": times,
+                       "ratio": ratio}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
