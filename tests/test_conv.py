@@ -5,7 +5,12 @@ from conftest import fit_unsupervised
 
 from keras_hebbian import rules
 from keras_hebbian.layers import HebbianConv2D, Triangle
-from keras_hebbian.layers.conv_correlation import available_methods, conv_correlation
+from keras_hebbian.layers.conv_correlation import (
+    METHODS,
+    available_methods,
+    conv_correlation,
+    default_method,
+)
 
 
 def _patches(x, kernel_size, strides, padding, dilation):
@@ -44,11 +49,15 @@ CASES = [
     ((3, 3), (1, 1), "same", (2, 2)),
     ((3, 3), (1, 1), "valid", (2, 2)),
     ((5, 5), (1, 1), "reflect", (1, 1)),
+    ((2, 3), (1, 1), "reflect", (2, 3)),
 ]
 
 
 @pytest.mark.parametrize("kernel_size, strides, padding, dilation", CASES)
 def test_update_equals_patches_reference(kernel_size, strides, padding, dilation):
+    # Eager, with the layer's "auto" method: on TensorFlow a dilated case
+    # fails here if "auto" reaches the dilated Conv2DBackpropFilter, which
+    # CPUs without oneDNN (or TF_ENABLE_ONEDNN_OPTS=0) lack.
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 11, 10, 2)).astype("float32")
     layer = HebbianConv2D(4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation,
@@ -80,10 +89,13 @@ CORRELATION_CASES = [
     ((3, 3), (1, 1), (2, 2), 2, 4),
     ((3, 2), (1, 1), (1, 1), 6, 4),  # more channels than units: one offset per product
     ((5, 5), (1, 1), (1, 1), 3, 96),  # every offset in one product
+    ((2, 4), (1, 1), (3, 2), 3, 5),  # output rows not a multiple of the dilation
+    ((3, 3), (1, 2), (2, 1), 2, 4),  # a stride on one axis, a dilation on the other
+    ((3, 3), (2, 1), (2, 1), 2, 4),  # both on one axis: not "native" or "conv" on TensorFlow
 ]
 
 
-@pytest.mark.parametrize("method", available_methods())
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("kernel_size, strides, dilation, channels, units", CORRELATION_CASES)
 def test_conv_correlation_equals_patches_reference(method, kernel_size, strides, dilation,
                                                    channels, units):
@@ -91,8 +103,13 @@ def test_conv_correlation_equals_patches_reference(method, kernel_size, strides,
     x = rng.normal(size=(3, 11, 10, channels)).astype("float32")
     patches, (oh, ow) = _patches(x.astype("float64"), kernel_size, strides, "valid", dilation)
     signal = rng.normal(size=(3, oh, ow, units)).astype("float32")
-    summed = conv_correlation(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(signal),
-                              kernel_size, strides, dilation, method=method)
+    x, signal_t = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(signal)
+    if method != "auto" and method not in available_methods(strides, dilation):
+        # A clear error naming `method`, not the backend's own deep one.
+        with pytest.raises(ValueError, match="method"):
+            conv_correlation(x, signal_t, kernel_size, strides, dilation, method=method)
+        return
+    summed = conv_correlation(x, signal_t, kernel_size, strides, dilation, method=method)
     summed = keras.ops.convert_to_numpy(summed).astype("float64")
     expected = np.einsum("skwc,sf->kwcf", patches, signal.reshape(-1, units).astype("float64"))
     assert summed.shape == expected.shape
@@ -107,6 +124,51 @@ def test_conv_correlation_rejects_unknown_method():
         with pytest.raises(ValueError, match="native"):
             conv_correlation(x, keras.ops.ones((1, 2, 2, 1)), (3, 3), (1, 1), (1, 1),
                              method="native")
+
+
+def test_available_and_default_methods():
+    backend = keras.backend.backend()
+    for strides, dilation in [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((1, 1), (2, 2)),
+                              ((1, 2), (2, 1)), ((2, 1), (2, 1))]:
+        methods = available_methods(strides, dilation)
+        assert set(methods) <= {"native", "shifts", "conv"} and "shifts" in methods
+        assert default_method(strides, dilation) in methods
+        assert ("native" in methods) == (
+            backend == "torch"
+            or (backend == "tensorflow" and not (strides == dilation == (2, 1)))
+        )
+    assert available_methods() == available_methods((1, 1), (1, 1))
+    if backend in ("tensorflow", "torch"):
+        assert default_method() == default_method((1, 1), (2, 2)) == "native"
+    if backend == "tensorflow":
+        assert default_method((2, 1), (2, 1)) == "shifts"
+        assert available_methods((2, 1), (1, 2)) == ("native", "shifts")
+
+
+@pytest.mark.parametrize("method", ["auto", "native"])
+@pytest.mark.parametrize("dilation", [(2, 2), (3, 1), (1, 2)])
+def test_tensorflow_dilated_gradient_uses_no_dilated_kernel(method, dilation):
+    """The CPU build without oneDNN has no dilated Conv2DBackpropFilter: never ask for one.
+
+    Whatever this machine's CPU, so the check does not rest on
+    `TF_ENABLE_ONEDNN_OPTS=0`: a dilated `Conv2DBackpropFilter` anywhere in
+    the traced graph fails it.
+    """
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's kernels only")
+    import tensorflow as tf
+
+    x = tf.TensorSpec((None, 11, 10, 2), "float32")
+    oh, ow = 11 - 2 * dilation[0], 10 - 2 * dilation[1]
+    y = tf.TensorSpec((None, oh, ow, 4), "float32")
+    graph = tf.function(
+        lambda a, b: conv_correlation(a, b, (3, 3), (1, 1), dilation, method=method)
+    ).get_concrete_function(x, y).graph
+    kernels = [op for op in graph.get_operations() if op.type == "Conv2DBackpropFilter"]
+    if method == "native" or default_method((1, 1), dilation) == "native":
+        assert kernels
+    for op in kernels:
+        assert list(op.get_attr("dilations")) == [1, 1, 1, 1]
 
 
 def test_output_shape_matches_keras_conv2d():
