@@ -2,6 +2,7 @@
 #   make test                  install into .venv (once), then test on jax, tensorflow and torch
 #   make test BACKENDS=jax     one backend
 #   make demo                  keras-hebbian train: SoftHebb on scikit-learn's digits (offline)
+#   make docs                  install the docs extra into .venv (once), then build the site into site/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ PYTEST_ARGS ?= -q
 
 BIN := $(VENV)/bin
 
-.PHONY: install test demo clean
+.PHONY: install test demo clean docs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +38,10 @@ demo: $(BIN)/activate
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+$(VENV)/.docs-installed: $(BIN)/activate pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

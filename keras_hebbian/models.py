@@ -46,12 +46,8 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     zero. A model compiled with a loss shows its loss as usual.
 
     The figures are computed from the weights once per epoch, outside the
-    training step, so they cost the step nothing.
-
-    Args:
-        layers: the layers, as for `keras.Sequential`.
-        trainable: bool.
-        name: the model's name.
+    training step, so they cost the step nothing. The constructor is
+    `keras.Sequential`'s (`layers`, `trainable`, `name`).
 
     Example:
 

@@ -94,9 +94,16 @@ class HebbianConv2D(HebbianLayer):
         activation: activation of the outputs (the rule sees the activated
             outputs). Defaults to `None`.
         use_bias: bool, a trainable bias (learned by backprop only).
-        kernel_initializer, bias_initializer, kernel_constraint,
-        connectivity, connectivity_prob, seed: as in `HebbianDense`; the
-            kernel and masks have shape `(kh, kw, in_channels, filters)`.
+        kernel_initializer: initializer of the kernel, as in `HebbianDense`.
+            The kernel has shape `(kh, kw, in_channels, filters)`.
+        bias_initializer: initializer of the bias, as in `HebbianDense`.
+        kernel_constraint: optional constraint applied after every update, as
+            in `HebbianDense`.
+        connectivity: as in `HebbianDense`; a boolean mask has the kernel's
+            shape `(kh, kw, in_channels, filters)`.
+        connectivity_prob: float in [0, 1], for `connectivity="random"`.
+            Defaults to `0.5`.
+        seed: int or `None`, as in `HebbianDense`.
         **kwargs: `on_nonfinite` (`"raise"` or `"skip"`: what a learning
             call does with a batch holding NaN or Inf; see `HebbianLayer`) and
             base layer arguments (`name`, `dtype`, ...).

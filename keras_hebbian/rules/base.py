@@ -164,7 +164,10 @@ class Rule:
         the rule has no such form (the layer uses `compute_update`).
 
         Args:
-            pre, post, kernel, state: as in `compute_update`; `kernel` is 2D.
+            pre: as in `compute_update`.
+            post: as in `compute_update`.
+            kernel: as in `compute_update`; here 2D, `(in_features, units)`.
+            state: as in `compute_update`.
 
         Returns:
             `None`, or `(units, columns, new_state)`: an int tensor `(m,)` of
