@@ -5,6 +5,8 @@ import copy
 import keras
 from keras import ops
 
+from keras_hebbian.validation import check_non_negative, check_positive  # noqa: F401
+
 
 class Presynaptic:
     """What a rule may ask of the pre-synaptic side of a layer.
@@ -187,28 +189,3 @@ class Rule:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-def check_non_negative(name, value):
-    """Raise `ValueError` unless `value` is a finite number >= 0."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        ) from None
-    if not number >= 0.0 or number == float("inf"):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return number
-
-
-def check_positive(name, value):
-    """Raise `ValueError` unless `value` is a finite number > 0."""
-    number = check_non_negative(name, value)
-    if number == 0.0:
-        raise ValueError(
-            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
-        )
-    return number
