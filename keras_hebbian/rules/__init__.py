@@ -7,6 +7,12 @@ rule object or its string identifier:
 >>> keras_hebbian.layers.HebbianDense(16, rule="sanger")
 >>> keras_hebbian.rules.get("bcm")
 BCM(threshold_rate=0.1, normalize=False, epsilon=1e-06, decay=0.0)
+
+Transforms of a weight change (`add_decay`, `scale_by_max`,
+`scale_by_norm_distance`) compose with any rule through `chain`:
+
+>>> keras_hebbian.rules.chain("oja", keras_hebbian.rules.scale_by_max(per_unit=True))
+chain(Oja(), scale_by_max(per_unit=True))
 """
 
 import keras
@@ -17,6 +23,13 @@ from keras_hebbian.rules.bcm import BCM
 from keras_hebbian.rules.competitive import KrotovHopfield, SoftHebb, WinnerTakeAll
 from keras_hebbian.rules.hebb import Covariance, Hebb
 from keras_hebbian.rules.oja import Oja, Sanger
+from keras_hebbian.rules.transforms import (
+    Transform,
+    add_decay,
+    chain,
+    scale_by_max,
+    scale_by_norm_distance,
+)
 
 ALL_RULES = {
     "hebb": Hebb,
@@ -36,12 +49,12 @@ ALL_RULES = {
 
 
 def serialize(rule):
-    """Return the config dict of `rule`, as `keras.saving` writes it."""
+    """Return the config dict of `rule` (or of a `Transform`), as `keras.saving` writes it."""
     return keras.saving.serialize_keras_object(rule)
 
 
 def deserialize(config, custom_objects=None):
-    """Return a `Rule` from a config dict made by `serialize`."""
+    """Return a `Rule` (or a `Transform`) from a config dict made by `serialize`."""
     return keras.saving.deserialize_keras_object(
         config, module_objects=ALL_RULES, custom_objects=custom_objects
     )
@@ -57,8 +70,17 @@ def get(identifier):
             `"winner_take_all"` (or `"wta"`)), a dict made by `serialize`, or a
             `Rule` instance (returned as is).
 
+    Returns:
+        A `Rule`.
+
     Raises:
-        ValueError: for an unknown name or an object that is not a rule.
+        ValueError: for an unknown name, a `Transform` (it changes a rule's
+            update: `chain(rule, transform)`), or an object that is not a rule.
+
+    Example:
+
+    >>> rules.get(rules.serialize(rules.chain("hebb", rules.add_decay(0.1))))
+    chain(Hebb(decay=0.0), add_decay(rate=0.1))
     """
     if isinstance(identifier, Rule):
         return identifier
@@ -71,9 +93,14 @@ def get(identifier):
             )
         return ALL_RULES[key]()
     if isinstance(identifier, dict):
-        rule = deserialize(identifier)
-        if isinstance(rule, Rule):
-            return rule
+        identifier = deserialize(identifier)
+        if isinstance(identifier, Rule):
+            return identifier
+    if isinstance(identifier, Transform):
+        raise ValueError(
+            f"`rule` must be a rule; {identifier!r} is a transform of a rule's update. "
+            f"Apply it to a rule with `keras_hebbian.rules.chain(rule, {identifier!r})`."
+        )
     raise ValueError(
         "`rule` must be a rule name, a serialized rule dict or a "
         f"`keras_hebbian.rules.Rule` instance. Received: rule={identifier!r}"
@@ -91,8 +118,13 @@ __all__ = [
     "Rule",
     "Sanger",
     "SoftHebb",
+    "Transform",
     "WinnerTakeAll",
+    "add_decay",
+    "chain",
     "deserialize",
     "get",
+    "scale_by_max",
+    "scale_by_norm_distance",
     "serialize",
 ]

@@ -2,7 +2,9 @@
 
 import keras
 
-from keras_hebbian.rules.base import Rule, check_non_negative
+from keras_hebbian.rules.base import Rule
+from keras_hebbian.rules.transforms import add_decay
+from keras_hebbian.validation import check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -31,11 +33,11 @@ class AntiHebbian(Rule):
         self.sparsity = sparsity
         self.decay = check_non_negative("decay", decay)
 
-    def compute_update(self, pre, post, kernel, state):
-        delta = self.sparsity**2 - pre.correlate(post)
-        if self.decay:
-            delta = delta - self.decay * kernel
-        return delta, state
+    def core_update(self, pre, post, kernel, state):
+        return self.sparsity**2 - pre.correlate(post), state
+
+    def transforms(self):
+        return [add_decay(self.decay)] if self.decay else []
 
     def get_config(self):
         return {"sparsity": self.sparsity, "decay": self.decay}

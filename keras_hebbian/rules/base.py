@@ -89,9 +89,37 @@ class Rule:
     Every statistic is a mean over the samples of the batch, so the batch size
     does not change what a learning rate means.
 
-    To write your own rule, subclass `Rule`, implement `compute_update`, and
-    (if the rule keeps state) `state_spec`. Give it a `get_config` returning
-    its constructor arguments and register it for saving:
+    To write your own rule, subclass `Rule` and implement one of:
+
+    - `compute_update(pre, post, kernel, state)`: the whole update; the
+      simplest way.
+    - `core_update(pre, post, kernel, state)` and `transforms()`: the rule's
+      own update, then a list of `keras_hebbian.rules.Transform`s
+      (`add_decay`, `scale_by_max`, ...) that the base class's
+      `compute_update` applies after it, in order.
+    - `sparse_signal(post)` and `sparse_units_per_sample` (and, if it has
+      some, `transforms()`): for a competitive rule whose signal gives each
+      sample a few units (a winner, the `k`-th unit). The base class derives
+      from it the dense update `dW = <x g> - W <g u>` and the update of the
+      changed units' columns alone (`compute_column_update`), which a dense
+      layer may apply in place of a pass over the whole kernel.
+
+    A rule that keeps state between batches also implements `state_spec`.
+    Give it a `get_config` returning its constructor arguments and register
+    it for saving. To add transforms to an existing rule, use
+    `keras_hebbian.rules.chain` instead of a subclass.
+
+    Attributes:
+        fixed_point_norm: the norm every unit's weight vector converges to
+            under the rule, or `None` (the default) when it has none.
+            `keras_hebbian.callbacks.HebbianMonitor` reports the distance.
+        norm_order: the order of that norm. Defaults to `2.0`.
+        sparse_units_per_sample: for a rule with a `sparse_signal`, the
+            number `m` of units its signal gives each sample (an int); `None`
+            (the default) for a dense rule. A layer uses the column form of
+            the update only where this is an int.
+
+    Example:
 
     ```python
     @keras.saving.register_keras_serializable(package="my_rules")
@@ -102,14 +130,25 @@ class Rule:
             return hebb - kernel * keras.ops.mean(post, axis=0), state
 
     layer = keras_hebbian.layers.HebbianDense(16, rule=Instar())
+
+
+    @keras.saving.register_keras_serializable(package="my_rules")
+    class Winner(keras_hebbian.rules.Rule):
+        # The unit with the largest response learns dw = x - u w.
+        sparse_units_per_sample = 1
+
+        def sparse_signal(self, post):
+            winner = keras.ops.expand_dims(keras.ops.argmax(post, axis=-1), -1)
+            return winner, keras.ops.ones_like(winner, dtype="float32")
+
+        def transforms(self):
+            return [keras_hebbian.rules.scale_by_max()]
     ```
     """
 
-    #: The norm every unit's weight vector converges to under this rule, or
-    #: `None` when the rule has no such fixed point; `norm_order` is the norm's
-    #: order. `keras_hebbian.callbacks.HebbianMonitor` reports the distance.
     fixed_point_norm = None
     norm_order = 2.0
+    sparse_units_per_sample = None
 
     def effective_kernel(self, kernel):
         """The weights through which the layer's inputs reach its units.
@@ -117,6 +156,12 @@ class Rule:
         The identity for most rules; `KrotovHopfield` returns
         `sign(W) |W|^(p-1)`. The layer computes its outputs (and so the
         responses the rule sees) with this.
+
+        Args:
+            kernel: float32 tensor, the kernel.
+
+        Returns:
+            A tensor of the kernel's shape.
         """
         return kernel
 
@@ -136,8 +181,26 @@ class Rule:
         """
         return {}
 
+    def transforms(self):
+        """The transforms applied, in order, after the rule's `core_update`.
+
+        Returns:
+            A list of `keras_hebbian.rules.Transform`s; empty by default.
+
+        Example:
+
+        ```python
+        def transforms(self):  # in Hebb
+            return [add_decay(self.decay)] if self.decay else []
+        ```
+        """
+        return []
+
     def compute_update(self, pre, post, kernel, state):
         """Compute the weight direction for one batch.
+
+        The default runs `core_update`, then `transforms()`. Override it to
+        write the whole update yourself (then `transforms()` is not applied).
 
         Args:
             pre: a `Presynaptic`: `pre.correlate(signal)` gives the mean over
@@ -151,19 +214,58 @@ class Rule:
             `(delta, new_state)`: `delta` has the kernel's shape; `new_state`
             has the keys of `state`.
         """
+        delta, new_state = self.core_update(pre, post, kernel, state)
+        return _apply(self.transforms(), delta, kernel), new_state
+
+    def core_update(self, pre, post, kernel, state):
+        """The rule's own update, before its `transforms()`.
+
+        Takes the arguments of `compute_update` and returns
+        `(delta, new_state)` likewise. The default derives it from
+        `sparse_signal`: with `g` the signal and `u` the response of the
+        units it names, `dW = <x g> - W <g u>`, zero for units that no sample
+        names.
+        """
+        indices, values = self.sparse_signal(post)
+        units = kernel.shape[-1]
+        hebbian = pre.correlate_sparse(indices, values, units)
+        # <g u> per unit: only the named units' own responses count.
+        g_currents = values * ops.take_along_axis(post, indices, axis=-1)
+        g_currents = ops.segment_sum(
+            ops.reshape(g_currents, (-1,)), ops.reshape(indices, (-1,)), num_segments=units
+        ) / pre.num_samples
+        return hebbian - kernel * g_currents, state
+
+    def sparse_signal(self, post):
+        """The post-synaptic signal of a competitive rule, as a few units per sample.
+
+        Implement it together with `sparse_units_per_sample`; the base class
+        then derives `compute_update` and `compute_column_update`.
+
+        Args:
+            post: float32 tensor `(samples, units)`, the layer's responses.
+
+        Returns:
+            `(indices, values)`: an int tensor `(samples, m)` of unit indices
+            and a float32 tensor `(samples, m)` of their signal `g`, with `m`
+            the rule's `sparse_units_per_sample`. Every other unit's signal is
+            zero.
+        """
         raise NotImplementedError(
-            f"{type(self).__name__} must implement `compute_update()`."
+            f"{type(self).__name__} must implement `compute_update()`, `core_update()` or "
+            "`sparse_signal()`."
         )
 
     def compute_column_update(self, pre, post, kernel, state):
-        """The update as the few columns (units) it changes, or `None`.
+        """The update as the columns of the few units it changes.
 
-        A rule whose update moves only a few units per batch (a winner and
-        the `k`-th unit per sample) may return those columns alone; a dense
-        layer then updates them in place instead of passing over the whole
-        kernel. It must equal `compute_update` at those columns, and
-        `compute_update` must be zero elsewhere. The default, `None`, means
-        the rule has no such form (the layer uses `compute_update`).
+        Derived from `sparse_signal`, for a rule whose
+        `sparse_units_per_sample` is an int: equal to `compute_update` at the
+        listed units, which is zero elsewhere. The rule's transforms are
+        applied to the columns, so each must keep columns
+        (`Transform.keeps_columns`). Its cost, `samples * m * in_features`,
+        does not depend on the number of units; the layer decides when it
+        pays, and asks only rules whose `sparse_units_per_sample` is an int.
 
         Args:
             pre: as in `compute_update`.
@@ -172,12 +274,46 @@ class Rule:
             state: as in `compute_update`.
 
         Returns:
-            `None`, or `(units, columns, new_state)`: an int tensor `(m,)` of
+            `(units, columns, new_state)`: an int tensor `(samples * m,)` of
             unit indices (repeats allowed, with equal columns), a float32
-            tensor `(in_features, m)`, the change of each listed unit, and the
-            new state.
+            tensor `(in_features, samples * m)`, the change of each listed
+            unit, and the new state.
+
+        Raises:
+            ValueError: if the rule has no column update: its
+                `sparse_units_per_sample` is `None`, or one of its transforms
+                does not keep columns.
         """
-        return None
+        if self.sparse_units_per_sample is None:
+            raise ValueError(
+                f"{self!r} has no column update: its `sparse_units_per_sample` is None "
+                "(use `compute_update`)."
+            )
+        transforms = self.transforms()
+        for transform in transforms:
+            if not transform.keeps_columns:
+                raise ValueError(
+                    f"{self!r} has a transform that changes every weight ({transform!r}), so "
+                    "it has no column update: its `sparse_units_per_sample` must be None."
+                )
+        units, columns, new_state = self.core_column_update(pre, post, kernel, state)
+        if transforms:
+            columns = _apply(transforms, columns, ops.take(kernel, units, axis=1))
+            # A per-unit reduction may round a repeated unit's columns apart by
+            # an ulp: every repeat takes the column of the unit's first entry.
+            columns = ops.take(columns, _first_entries(units), axis=1)
+        return units, columns, new_state
+
+    def core_column_update(self, pre, post, kernel, state):
+        """`core_update` at the listed units: `(units, columns, new_state)`.
+
+        As `compute_column_update` returns it, before the rule's transforms.
+        The default derives it from `sparse_signal`.
+        """
+        indices, values = self.sparse_signal(post)
+        currents = ops.take_along_axis(post, indices, axis=-1)
+        units, columns = _column_update(pre, kernel, indices, values, currents)
+        return units, columns, state
 
     def get_config(self):
         return {}
@@ -189,3 +325,41 @@ class Rule:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _apply(transforms, delta, kernel):
+    """`delta` passed through `transforms` in order (`kernel`: the matching weights)."""
+    for transform in transforms:
+        delta = transform(delta, kernel)
+    return delta
+
+
+def _first_entries(units):
+    """For each entry of the int tensor `units`, the first entry naming the same unit."""
+    return ops.argmax(ops.equal(ops.expand_dims(units, 1), ops.expand_dims(units, 0)), axis=1)
+
+
+def _column_update(pre, kernel, indices, signal, currents):
+    """The change `dW = <x g> - W <g u>` of the units in `indices`, as `(units, columns)`.
+
+    Sample `n` gives the signal `g = signal[n, j]` (response `u =
+    currents[n, j]`) to unit `indices[n, j]`. Entries naming the same unit
+    are summed once and share one column, so repeated units get equal
+    columns. Costs `samples * m * in_features`, independent of the number of
+    units.
+    """
+    in_features = kernel.shape[0]
+    m = indices.shape[-1]
+    units = ops.reshape(indices, (-1,))
+    g = ops.reshape(signal, (-1,))
+    g_currents = ops.reshape(signal * currents, (-1,))
+    entries = units.shape[0]
+    x = ops.reshape(ops.repeat(ops.expand_dims(pre.inputs, 1), m, axis=1), (-1, in_features))
+    # Sums land once, in each unit's first entry.
+    first = _first_entries(units)
+    hebbian = ops.segment_sum(x * ops.expand_dims(g, 1), first, num_segments=entries)
+    g_currents = ops.segment_sum(g_currents, first, num_segments=entries)
+    hebbian = ops.take(hebbian, first, axis=0) / pre.num_samples
+    g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
+    old = ops.transpose(ops.take(kernel, units, axis=1))
+    return units, ops.transpose(hebbian - old * ops.expand_dims(g_currents, 1))

@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import Rule, check_non_negative
+from keras_hebbian.rules.base import Rule
+from keras_hebbian.rules.transforms import add_decay
+from keras_hebbian.validation import check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -41,16 +43,16 @@ class BCM(Rule):
     def state_spec(self, kernel_shape):
         return {"threshold": ((kernel_shape[-1],), "zeros")}
 
-    def compute_update(self, pre, post, kernel, state):
+    def core_update(self, pre, post, kernel, state):
         theta = state["threshold"]
         theta = theta + self.threshold_rate * (ops.mean(ops.square(post), axis=0) - theta)
         signal = post * (post - theta)
         if self.normalize:
             signal = signal / (theta + self.epsilon)
-        delta = pre.correlate(signal)
-        if self.decay:
-            delta = delta - self.decay * kernel
-        return delta, {"threshold": theta}
+        return pre.correlate(signal), {"threshold": theta}
+
+    def transforms(self):
+        return [add_decay(self.decay)] if self.decay else []
 
     def get_config(self):
         return {

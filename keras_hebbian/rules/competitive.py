@@ -8,20 +8,9 @@ norm, so the units become prototypes of the inputs they win.
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import (
-    Presynaptic,
-    Rule,
-    check_non_negative,
-    check_positive,
-)
-
-_EPSILON = 1e-30
-
-
-def _check_k(k, name="k"):
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={k!r}")
-    return k
+from keras_hebbian.rules.base import Rule
+from keras_hebbian.rules.transforms import scale_by_max, scale_by_norm_distance
+from keras_hebbian.validation import check_int, check_non_negative, check_positive
 
 
 def _check_at_most_units(name, value, kernel_shape):
@@ -34,7 +23,7 @@ def _check_at_most_units(name, value, kernel_shape):
 
 
 def _first_and_kth(values, k):
-    """Per row: (index, value) of the largest entry and of the k-th largest.
+    """Per row: the index of the largest entry and of the k-th largest.
 
     The k-th largest value is found by `k - 1` rounds of masking every entry
     at or above the running maximum, then each index by one `argmax`. Inside
@@ -49,59 +38,7 @@ def _first_and_kth(values, k):
         kth_value = ops.max(masked, axis=-1)
     first = ops.argmax(values, axis=-1)
     kth = ops.argmax(ops.equal(values, ops.expand_dims(kth_value, -1)), axis=-1)
-    return (first, first_value), (kth, kth_value)
-
-
-def _column_update(pre, kernel, indices, signal, currents, normalize):
-    """The change of the units in `indices`, as `(units, columns)`.
-
-    `dW = <x g> - W * <g I>` restricted to the units that have a non-zero
-    signal `g` in the batch: sample `n` gives `g = signal[n, j]` (current
-    `currents[n, j]`) to unit `indices[n, j]`. Entries naming the same unit
-    are summed once and share one column, so repeated units get equal
-    columns. Costs `samples * m * in_features`, independent of the number of
-    units.
-    """
-    in_features = kernel.shape[0]
-    m = indices.shape[-1]
-    units = ops.reshape(indices, (-1,))
-    g = ops.reshape(signal, (-1,))
-    g_currents = ops.reshape(signal * currents, (-1,))
-    entries = units.shape[0]
-    x = ops.reshape(ops.repeat(ops.expand_dims(pre.inputs, 1), m, axis=1), (-1, in_features))
-    # Each entry's first entry naming the same unit: sums land there once.
-    first = ops.argmax(ops.equal(ops.expand_dims(units, 1), ops.expand_dims(units, 0)), axis=1)
-    hebbian = ops.segment_sum(x * ops.expand_dims(g, 1), first, num_segments=entries)
-    g_currents = ops.segment_sum(g_currents, first, num_segments=entries)
-    hebbian = ops.take(hebbian, first, axis=0) / pre.num_samples
-    g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
-    old = ops.transpose(ops.take(kernel, units, axis=1))
-    delta = hebbian - old * ops.expand_dims(g_currents, 1)
-    if normalize:
-        delta = scale_by_max(delta)
-    return units, ops.transpose(delta)
-
-
-def _columns_pay(pre, kernel, entries_per_sample):
-    """Whether updating columns beats a pass over the kernel for this batch."""
-    if type(pre) is not Presynaptic or len(kernel.shape) != 2:
-        return False
-    samples = pre.inputs.shape[0]
-    return samples is not None and samples * entries_per_sample <= kernel.shape[1] // 4
-
-
-def scale_by_max(delta):
-    """Divide a weight change by its largest absolute entry (Krotov & Hopfield)."""
-    return delta / ops.maximum(ops.max(ops.abs(delta)), _EPSILON)
-
-
-def scale_units_by_max(delta):
-    """Divide each unit's weight change by its own largest absolute entry.
-
-    The kernel's last axis is units; a unit whose change is all zero keeps it.
-    """
-    flat = ops.reshape(delta, (-1, delta.shape[-1]))
-    return delta / ops.maximum(ops.max(ops.abs(flat), axis=0), _EPSILON)
+    return first, kth
 
 
 # accepted values of `SoftHebb(max_normalize=...)` and what is stored for each
@@ -116,14 +53,6 @@ def _check_max_normalize(value):
         "entry), 'unit' (each unit's step by its own largest entry) or False. "
         f"Received: max_normalize={value!r}"
     )
-
-
-def _unit_norms(kernel, order=2.0):
-    """The norm of each unit's weight vector (the kernel's last axis is units)."""
-    flat = ops.reshape(kernel, (-1, kernel.shape[-1]))
-    if order == 2.0:
-        return ops.sqrt(ops.sum(ops.square(flat), axis=0))
-    return ops.power(ops.sum(ops.power(ops.abs(flat), order), axis=0), 1.0 / order)
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -155,13 +84,14 @@ class KrotovHopfield(Rule):
     """
 
     fixed_point_norm = 1.0
+    sparse_units_per_sample = 2
 
     def __init__(self, p=3.0, k=7, delta=0.4):
         p = check_positive("p", p)
         if p < 2.0:
             raise ValueError(f"`p` must be >= 2. Received: p={p!r}")
         self.p = p
-        self.k = _check_k(k)
+        self.k = check_int("k", k, minimum=1)
         if self.k < 2:
             raise ValueError(f"`k` must be >= 2 (rank 1 is the winner). Received: k={k!r}")
         self.delta = check_non_negative("delta", delta)
@@ -178,35 +108,14 @@ class KrotovHopfield(Rule):
         _check_at_most_units("k", self.k, kernel_shape)
         return {}
 
-    def compute_update(self, pre, post, kernel, state):
-        units = kernel.shape[-1]
-        (first, first_current), (kth, kth_current) = _first_and_kth(post, self.k)
-        # g is +1 at the winner, -delta at the k-th unit, 0 elsewhere: sparse.
-        indices = ops.stack([first, kth], axis=1)
-        ones = ops.ones_like(first_current)
-        g = ops.stack([ones, -self.delta * ones], axis=1)
-        hebbian = pre.correlate_sparse(indices, g, units)
-        # <g I> per unit: the winners' and k-th units' own currents.
-        g_currents = ops.stack([first_current, kth_current], axis=1) * g
-        g_currents = ops.segment_sum(
-            ops.reshape(g_currents, (-1,)), ops.reshape(indices, (-1,)), num_segments=units
-        ) / pre.num_samples
-        delta = hebbian - kernel * g_currents
-        return scale_by_max(delta), state
+    def sparse_signal(self, post):
+        # g is +1 at the winner, -delta at the k-th unit, 0 elsewhere.
+        first, kth = _first_and_kth(post, self.k)
+        ones = ops.ones_like(first, dtype="float32")
+        return ops.stack([first, kth], axis=1), ops.stack([ones, -self.delta * ones], axis=1)
 
-    def compute_column_update(self, pre, post, kernel, state):
-        if not _columns_pay(pre, kernel, 2):
-            return None
-        (first, first_current), (kth, kth_current) = _first_and_kth(post, self.k)
-        ones = ops.ones_like(first_current)
-        units, columns = _column_update(
-            pre, kernel,
-            ops.stack([first, kth], axis=1),
-            ops.stack([ones, -self.delta * ones], axis=1),
-            ops.stack([first_current, kth_current], axis=1),
-            normalize=True,
-        )
-        return units, columns, state
+    def transforms(self):
+        return [scale_by_max()]
 
     def get_config(self):
         return {"p": self.p, "k": self.k, "delta": self.delta}
@@ -277,17 +186,17 @@ class SoftHebb(Rule):
             return y
         return ops.where(scaled >= ops.max(scaled, axis=-1, keepdims=True), y, -y)
 
-    def compute_update(self, pre, post, kernel, state):
+    def core_update(self, pre, post, kernel, state):
         y = self.signal(post)
-        delta = pre.correlate(y) - kernel * ops.mean(y * post, axis=0)
-        if self.max_normalize == "unit":
-            delta = scale_units_by_max(delta)
-        elif self.max_normalize:
-            delta = scale_by_max(delta)
+        return pre.correlate(y) - kernel * ops.mean(y * post, axis=0), state
+
+    def transforms(self):
+        steps = []
+        if self.max_normalize:
+            steps.append(scale_by_max(per_unit=self.max_normalize == "unit"))
         if self.adaptive:
-            distance = ops.abs(_unit_norms(kernel) - 1.0) + 1e-10
-            delta = delta * ops.power(distance, self.power)
-        return delta, state
+            steps.append(scale_by_norm_distance(self.power))
+        return steps
 
     def get_config(self):
         return {
@@ -320,34 +229,24 @@ class WinnerTakeAll(Rule):
     fixed_point_norm = 1.0
 
     def __init__(self, k=1, max_normalize=False):
-        self.k = _check_k(k)
+        self.k = check_int("k", k, minimum=1)
         self.max_normalize = bool(max_normalize)
 
     def state_spec(self, kernel_shape):
         _check_at_most_units("k", self.k, kernel_shape)
         return {}
 
-    def compute_update(self, pre, post, kernel, state):
-        units = kernel.shape[-1]
-        currents, winners = ops.top_k(post, self.k, sorted=False)
-        ones = ops.ones_like(currents)
-        # y is 1 at the k winners, 0 elsewhere: a sparse signal.
-        hebbian = pre.correlate_sparse(winners, ones, units)
-        y_currents = ops.segment_sum(
-            ops.reshape(currents, (-1,)), ops.reshape(winners, (-1,)), num_segments=units
-        ) / pre.num_samples
-        delta = hebbian - kernel * y_currents
-        if self.max_normalize:
-            delta = scale_by_max(delta)
-        return delta, state
+    @property
+    def sparse_units_per_sample(self):
+        return self.k
 
-    def compute_column_update(self, pre, post, kernel, state):
-        if not _columns_pay(pre, kernel, self.k):
-            return None
+    def sparse_signal(self, post):
+        # y is 1 at the k winners, 0 elsewhere.
         currents, winners = ops.top_k(post, self.k, sorted=False)
-        units, columns = _column_update(pre, kernel, winners, ops.ones_like(currents), currents,
-                                        normalize=self.max_normalize)
-        return units, columns, state
+        return winners, ops.ones_like(currents)
+
+    def transforms(self):
+        return [scale_by_max()] if self.max_normalize else []
 
     def get_config(self):
         return {"k": self.k, "max_normalize": self.max_normalize}

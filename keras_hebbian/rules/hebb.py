@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import Rule, check_non_negative
+from keras_hebbian.rules.base import Rule
+from keras_hebbian.rules.transforms import add_decay
+from keras_hebbian.validation import check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -27,11 +29,11 @@ class Hebb(Rule):
     def __init__(self, decay=0.0):
         self.decay = check_non_negative("decay", decay)
 
-    def compute_update(self, pre, post, kernel, state):
-        delta = pre.correlate(post)
-        if self.decay:
-            delta = delta - self.decay * kernel
-        return delta, state
+    def core_update(self, pre, post, kernel, state):
+        return pre.correlate(post), state
+
+    def transforms(self):
+        return [add_decay(self.decay)] if self.decay else []
 
     def get_config(self):
         return {"decay": self.decay}
@@ -69,7 +71,7 @@ class Covariance(Rule):
             "count": ((), "zeros"),
         }
 
-    def compute_update(self, pre, post, kernel, state):
+    def core_update(self, pre, post, kernel, state):
         count = state["count"] + 1.0
         rate = ops.maximum(1.0 / count, 1.0 - self.momentum)
         input_mean = state["input_mean"] + rate * (pre.mean() - state["input_mean"])
@@ -81,14 +83,15 @@ class Covariance(Rule):
         delta = pre.correlate(centred) - ops.expand_dims(input_mean, -1) * ops.mean(
             centred, axis=0
         )
-        if self.decay:
-            delta = delta - self.decay * kernel
         new_state = {
             "input_mean": input_mean,
             "output_mean": output_mean,
             "count": count,
         }
         return delta, new_state
+
+    def transforms(self):
+        return [add_decay(self.decay)] if self.decay else []
 
     def get_config(self):
         return {"momentum": self.momentum, "decay": self.decay}

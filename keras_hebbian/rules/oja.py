@@ -23,7 +23,7 @@ class Oja(Rule):
 
     fixed_point_norm = 1.0
 
-    def compute_update(self, pre, post, kernel, state):
+    def core_update(self, pre, post, kernel, state):
         delta = pre.correlate(post) - kernel * ops.mean(ops.square(post), axis=0)
         return delta, state
 
@@ -44,7 +44,7 @@ class Sanger(Rule):
 
     fixed_point_norm = 1.0
 
-    def compute_update(self, pre, post, kernel, state):
+    def core_update(self, pre, post, kernel, state):
         outer = ops.matmul(ops.transpose(post), post) / pre.num_samples
         delta = pre.correlate(post) - ops.matmul(kernel, ops.triu(outer))
         return delta, state
