@@ -93,7 +93,7 @@ class HebbianMonitor(keras.callbacks.Callback):
         self._drop_loss(logs)
         for layer in self._layers():
             kernel = keras.ops.convert_to_numpy(layer.kernel.value)
-            flat = kernel.reshape(-1, kernel.shape[-1])
+            flat = kernel.reshape(-1, kernel.shape[-1]).astype("float64")
             rule = layer.rule
             norms = np.sum(np.abs(flat) ** rule.norm_order, axis=0) ** (1.0 / rule.norm_order)
             logs[f"{layer.name}/weight_norm"] = float(norms.mean())
@@ -133,6 +133,62 @@ class HebbianMonitor(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops `fit()` when a Hebbian layer refuses a non-finite update, then raises it.
+
+    A Hebbian layer never applies an update made from a batch with NaN or Inf
+    values (with `on_nonfinite="raise"`) or one that would make a weight
+    non-finite. Inside a compiled training step (JAX, TensorFlow) the layer
+    cannot raise without losing the step's state, so it records the error in
+    its `nonfinite_error`; after each batch this callback looks for one, sets
+    `model.stop_training`, and at the end of `fit()`, once Keras has put the
+    last state back into the variables, raises it as a `FloatingPointError`
+    naming the layer. The weights are then those after the last good batch.
+    Where the step runs eagerly (PyTorch) the layer raises at once.
+
+    `keras_hebbian.models.Sequential` and `Model` add this callback to every
+    `fit()`; give it to the `fit()` of any other Keras model.
+
+    Example:
+
+    ```python
+    model.fit(x, epochs=5, callbacks=[keras_hebbian.callbacks.NonFiniteGuard()])
+    ```
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._error = None
+
+    def _hebbian_layers(self):
+        from keras_hebbian.models import hebbian_layers
+
+        return hebbian_layers(self.model)
+
+    def on_train_begin(self, logs=None):
+        self._error = None
+        for layer in self._hebbian_layers():
+            layer.nonfinite_error = None
+            layer.nonfinite_guarded = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._error is not None:
+            return
+        for layer in self._hebbian_layers():
+            if layer.nonfinite_error is not None:
+                self._error = layer.nonfinite_error
+                self.model.stop_training = True
+                return
+
+    def on_train_end(self, logs=None):
+        error, self._error = self._error, None
+        for layer in self._hebbian_layers():
+            layer.nonfinite_error = None
+            layer.nonfinite_guarded = False
+        if error is not None:
+            raise FloatingPointError(error)
 
 
 def has_loss(model):

@@ -7,27 +7,33 @@ unsupervised pass. `Sequential` and `Model` are `keras.Sequential` and
 `fit_greedy` trains the layers one at a time.
 """
 
-import math
+import warnings
 
 import keras
 
-from keras_hebbian import rules
-from keras_hebbian.callbacks import HebbianMonitor
+from keras_hebbian import recipes, rules
+from keras_hebbian.callbacks import HebbianMonitor, NonFiniteGuard
 from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.hebbian_conv2d import HebbianConv2D
 from keras_hebbian.layers.triangle import Triangle
+from keras_hebbian.validation import check_choice
 
 
 class _ReportsHebbianFigures:
-    """`fit()` adds a `HebbianMonitor` unless one is given."""
+    """`fit()` adds a `NonFiniteGuard` and a `HebbianMonitor` unless given."""
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             **kwargs):
         callbacks = list(callbacks or [])
-        if hebbian_layers(self) and not any(isinstance(c, HebbianMonitor) for c in callbacks):
-            callbacks.insert(0, HebbianMonitor())
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, **kwargs)
+        if hebbian_layers(self):
+            for kind in (HebbianMonitor, NonFiniteGuard):
+                if not any(isinstance(c, kind) for c in callbacks):
+                    callbacks.insert(0, kind())
+        with warnings.catch_warnings():
+            # Hebbian layers learn without trainable weights, by design.
+            warnings.filterwarnings("ignore", message="The model does not have any trainable")
+            return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                               callbacks=callbacks, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -35,9 +41,10 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     """A `keras.Sequential` whose `fit()` reports what its Hebbian layers learned.
 
     It is a `keras.Sequential` in every other way (building, saving,
-    `predict`, nesting). `fit()` adds a `keras_hebbian.callbacks.HebbianMonitor`
-    ahead of the callbacks it is given (unless one of them is already a
-    `HebbianMonitor`): after every epoch the progress bar, `History` and
+    `predict`, nesting). `fit()` adds a `keras_hebbian.callbacks.NonFiniteGuard`
+    (a refused non-finite update stops `fit()` with a `FloatingPointError`)
+    and a `keras_hebbian.callbacks.HebbianMonitor` ahead of the callbacks it
+    is given (unless they already hold one): after every epoch the progress bar, `History` and
     every later callback (`CSVLogger`, `TensorBoard`) see, for each Hebbian
     layer `NAME`, `NAME/weight_norm`, `NAME/norm_distance` (where the rule
     drives the norms to a fixed point), `NAME/update_magnitude` and
@@ -96,7 +103,8 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
         filters: int, the block's filters.
         kernel_size: int, the square kernel's size.
         in_channels: int, the channels entering the block (sets the initial
-            weight scale, `25 / sqrt(fan_in)`, as in the paper's code).
+            weight scale, `25 / sqrt(fan_in)`, as in the paper's code:
+            `keras_hebbian.recipes.softhebb_conv_initializer`).
         temperature: float, SoftHebb's softmax temperature.
         learning_rate: float or schedule.
         triangle_power: float, the `Triangle` exponent.
@@ -111,12 +119,11 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
     """
     prefix = f"{name}_" if name else ""
     fan_in = in_channels * kernel_size * kernel_size
+    check_choice("pool", pool, ("max", "avg"))
     if pool == "max":
         pooling = keras.layers.MaxPooling2D(4, strides=2, padding="same", name=f"{prefix}pool")
-    elif pool == "avg":
-        pooling = keras.layers.AveragePooling2D(2, strides=2, name=f"{prefix}pool")
     else:
-        raise ValueError(f"`pool` must be 'max' or 'avg'. Received: pool={pool!r}")
+        pooling = keras.layers.AveragePooling2D(2, strides=2, name=f"{prefix}pool")
     return [
         keras.layers.BatchNormalization(center=False, scale=False, name=f"{prefix}norm"),
         HebbianConv2D(
@@ -125,9 +132,7 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
             padding="reflect",
             rule=rules.SoftHebb(temperature=temperature) if rule is None else rule,
             learning_rate=learning_rate,
-            kernel_initializer=keras.initializers.RandomNormal(
-                stddev=25.0 / math.sqrt(fan_in), seed=seed
-            ),
+            kernel_initializer=recipes.softhebb_conv_initializer(fan_in, seed=seed),
             seed=seed,
             name=f"{prefix}conv",
         ),
@@ -141,7 +146,8 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=
 
     Hyperparameters of the paper's code: kernels 5, 3, 3; inverse
     temperatures 1, 0.65, 0.25; Triangle powers 0.7, 1.4, 1.0; learning rates
-    0.08, 0.005, 0.01; max, max, average pooling. The model outputs the
+    0.08, 0.005, 0.01; max, max, average pooling
+    (`keras_hebbian.recipes.SOFTHEBB_CIFAR10_BLOCKS`). The model outputs the
     flattened features of the last block (24,576 for 32x32 inputs), for a
     linear head.
 
@@ -156,11 +162,8 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=
     Returns:
         A `Sequential`, to `compile()` and `fit(x)` without labels.
     """
-    return _softhebb(input_shape, [
-        (96, 5, 1.0, 0.08, 0.7, "max"),
-        (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
-        (1536, 3, 1 / 0.25, 0.01, 1.0, "avg"),
-    ], width, seed, "softhebb_cifar10", block_rules)
+    return _softhebb(input_shape, recipes.SOFTHEBB_CIFAR10_BLOCKS, width, seed,
+                     "softhebb_cifar10", block_rules)
 
 
 def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, block_rules=None):
@@ -168,9 +171,10 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, bloc
 
     The blocks of `softhebb_cifar10`, sized for 28x28 grey images; outputs
     flattened features. `blocks=3` (default): all three, as published
-    (13,824 features for 28x28 images); `blocks=2`: the first two, the
-    second with average pooling (18,816 features), about a fifth of the
-    computation.
+    (13,824 features for 28x28 images; `keras_hebbian.recipes.SOFTHEBB_MNIST_BLOCKS`);
+    `blocks=2`: the first two, the second with average pooling (18,816
+    features; `keras_hebbian.recipes.SOFTHEBB_MNIST_TWO_BLOCKS`), about a
+    fifth of the computation.
 
     Args:
         input_shape: `(height, width, channels)`.
@@ -186,17 +190,9 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, bloc
     Returns:
         A `Sequential`, to `compile()` and `fit(x)` without labels.
     """
-    if blocks == 2:
-        specs = [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "avg")]
-    elif blocks == 3:
-        specs = [
-            (96, 5, 1.0, 0.08, 0.7, "max"),
-            (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
-            (1536, 3, 1 / 0.25, 0.01, 1.0, "avg"),
-        ]
-    else:
-        raise ValueError(f"`blocks` must be 2 or 3. Received: blocks={blocks!r}")
-    return _softhebb(input_shape, specs, width, seed, "softhebb_mnist", block_rules)
+    specs = {2: recipes.SOFTHEBB_MNIST_TWO_BLOCKS, 3: recipes.SOFTHEBB_MNIST_BLOCKS}
+    check_choice("blocks", blocks, tuple(specs))
+    return _softhebb(input_shape, specs[blocks], width, seed, "softhebb_mnist", block_rules)
 
 
 def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
@@ -209,10 +205,10 @@ def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
         )
     layers = [keras.Input(input_shape)]
     channels = input_shape[-1]
-    for index, (spec, rule) in enumerate(zip(blocks, block_rules), 1):
-        filters, kernel, temperature, rate, power, pool = spec
-        filters = max(1, int(round(filters * width)))
-        layers += softhebb_block(filters, kernel, channels, temperature, rate, power, pool,
+    for index, (block, rule) in enumerate(zip(blocks, block_rules), 1):
+        filters = max(1, int(round(block.filters * width)))
+        layers += softhebb_block(filters, block.kernel_size, channels, block.temperature,
+                                 block.learning_rate, block.triangle_power, block.pool,
                                  seed=None if seed is None else seed + index, name=f"block{index}",
                                  rule=rule)
         channels = filters

@@ -231,39 +231,74 @@ def test_competitive_rules_serialize(rule):
     assert type(rules.get(rules.serialize(rule))) is type(rule)
 
 
-@pytest.mark.parametrize(
-    "rule", [rules.KrotovHopfield(p=3, k=3, delta=0.4), rules.WinnerTakeAll(k=1),
-             rules.WinnerTakeAll(k=2, max_normalize=True)], ids=["krotov", "wta", "wta_k2"]
-)
-def test_column_update_equals_the_dense_update(rule):
+_COLUMN_RULES = {
+    "krotov": rules.KrotovHopfield(p=3, k=3, delta=0.4),
+    "wta": rules.WinnerTakeAll(k=1),
+    "wta_k2": rules.WinnerTakeAll(k=2, max_normalize=True),
+    "wta_chain_unit": rules.chain(rules.WinnerTakeAll(k=2), rules.scale_by_max(per_unit=True),
+                                  rules.scale_by_norm_distance(power=0.5)),
+    "krotov_chain_unit": rules.chain(rules.KrotovHopfield(p=2, k=2),
+                                     rules.scale_by_max(per_unit=True)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_COLUMN_RULES))
+@pytest.mark.parametrize("samples, units", [(20, 200), (60, 8)], ids=["few", "many"])
+def test_column_update_equals_the_dense_update(name, samples, units):
     # 20 samples compete for 200 units: units win several samples, so the
-    # column form must sum repeated units once.
+    # column form must sum repeated units once. 60 samples for 8 units: the
+    # listed entries far outnumber the units.
+    rule = _COLUMN_RULES[name]
     rng = np.random.default_rng(0)
-    x = rng.random((20, 12)).astype("float32")
-    w = rng.normal(size=(12, 200)).astype("float32")
+    x = rng.random((samples, 12)).astype("float32")
+    w = rng.normal(size=(12, units)).astype("float32")
     w[:, :3] *= 4.0  # three strong units win most samples
     post = x @ _numpy(rule.effective_kernel(_tensor(w)))
     pre = Presynaptic(_tensor(x))
     dense, _ = rule.compute_update(pre, _tensor(post), _tensor(w), {})
-    units, columns, _ = rule.compute_column_update(pre, _tensor(post), _tensor(w), {})
-    units, columns, dense = _numpy(units), _numpy(columns), _numpy(dense)
-    assert len(np.unique(units)) < len(units)  # repeats were exercised
+    units_, columns, _ = rule.compute_column_update(pre, _tensor(post), _tensor(w), {})
+    units_, columns, dense = _numpy(units_), _numpy(columns), _numpy(dense)
+    assert units_.shape == (samples * rule.sparse_units_per_sample,)
+    assert columns.shape == (12, samples * rule.sparse_units_per_sample)
+    assert len(np.unique(units_)) < len(units_)  # repeats were exercised
     scattered = np.zeros_like(dense)
-    scattered[:, units] = columns
-    for j, unit in enumerate(units):  # repeated units carry equal columns
+    scattered[:, units_] = columns
+    for j, unit in enumerate(units_):  # repeated units carry equal columns
         np.testing.assert_array_equal(columns[:, j], scattered[:, unit])
     np.testing.assert_allclose(scattered, dense, rtol=1e-5, atol=1e-6)
+    # the dense update is zero at every unit not listed
     changed = np.flatnonzero(np.abs(dense).sum(axis=0))
-    np.testing.assert_array_equal(np.unique(units), changed)
+    np.testing.assert_array_equal(np.unique(units_), changed)
 
 
-def test_column_update_is_refused_where_it_does_not_pay():
-    rule = rules.KrotovHopfield(k=2)
-    w = _tensor(np.random.default_rng(0).normal(size=(4, 8)))
-    x = _tensor(np.random.default_rng(1).random((5, 4)))
-    # 5 samples x 2 units per sample > 8 units / 4: the dense update is cheaper.
-    assert rule.compute_column_update(Presynaptic(x), keras.ops.matmul(x, w), w, {}) is None
-    assert rules.Oja().compute_column_update(Presynaptic(x), keras.ops.matmul(x, w), w, {}) is None
+def test_dense_update_from_the_sparse_signal_matches_numpy():
+    # WinnerTakeAll(k=2): dW = <x g> - W <g u>, g = 1 at the two strongest units.
+    rng = np.random.default_rng(5)
+    x = rng.random((30, 6)).astype("float32")
+    w = rng.normal(size=(6, 5)).astype("float32")
+    u = x @ w
+    g = np.zeros_like(u)
+    top = np.argsort(-u, axis=1)[:, :2]
+    np.put_along_axis(g, top, 1.0, axis=1)
+    expected = (x.T @ g - w * (g * u).sum(0)) / len(x)
+    rule = rules.WinnerTakeAll(k=2)
+    indices, values = rule.sparse_signal(_tensor(u))
+    np.testing.assert_array_equal(np.sort(_numpy(indices), axis=1), np.sort(top, axis=1))
+    np.testing.assert_array_equal(_numpy(values), np.ones((30, 2), "float32"))
+    delta, _ = rule.compute_update(Presynaptic(_tensor(x)), _tensor(u), _tensor(w), {})
+    np.testing.assert_allclose(_numpy(delta), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_units_per_sample():
+    assert rules.KrotovHopfield(k=5).sparse_units_per_sample == 2
+    assert rules.WinnerTakeAll(k=3).sparse_units_per_sample == 3
+    assert rules.WinnerTakeAll(k=3, max_normalize=True).sparse_units_per_sample == 3
+    for dense in [rules.SoftHebb(), rules.Oja(), rules.Hebb(decay=0.1), rules.BCM()]:
+        assert dense.sparse_units_per_sample is None
+    # A chain keeps the column form only if every transform keeps columns.
+    assert rules.chain("wta", rules.scale_by_max(per_unit=True)).sparse_units_per_sample == 1
+    assert rules.chain("krotov", rules.add_decay(0.1)).sparse_units_per_sample is None
+    assert rules.chain("oja", rules.scale_by_max()).sparse_units_per_sample is None
 
 
 @pytest.mark.parametrize("connectivity", ["all", "random"])
@@ -271,9 +306,8 @@ def test_layer_learns_the_same_by_columns_and_by_the_dense_update(connectivity, 
     x = _blobs(n=40, dim=16)
 
     def trained(columns):
-        if not columns:
-            monkeypatch.setattr(rules.KrotovHopfield, "compute_column_update",
-                                lambda self, *args: None)
+        if not columns:  # a dense rule has no column form
+            monkeypatch.setattr(rules.KrotovHopfield, "sparse_units_per_sample", None)
         keras.utils.set_random_seed(0)
         layer = HebbianDense(400, rule=rules.KrotovHopfield(p=3, k=4), learning_rate=0.05,
                              connectivity=connectivity, kernel_initializer="random_normal", seed=3)
@@ -281,7 +315,7 @@ def test_layer_learns_the_same_by_columns_and_by_the_dense_update(connectivity, 
         model.compile()
         model.fit(x, batch_size=20, epochs=1, shuffle=False, verbose=0)
         mask = layer.connectivity_mask
-        return layer.kernel.numpy(), int(layer.updates.numpy()), mask
+        return layer.kernel.numpy(), int(layer.iterations.numpy()), mask
 
     by_columns, updates, mask = trained(True)
     dense, dense_updates, _ = trained(False)
@@ -289,3 +323,21 @@ def test_layer_learns_the_same_by_columns_and_by_the_dense_update(connectivity, 
     np.testing.assert_allclose(by_columns, dense, rtol=1e-5, atol=1e-6)
     if connectivity == "random":
         assert np.all(by_columns[mask.numpy() == 0] == 0)
+
+
+def test_the_layer_alone_decides_the_column_path():
+    """Few winners among many units: columns on JAX and PyTorch, the dense update on TensorFlow."""
+    from keras_hebbian import backend
+    from keras_hebbian.layers.plastic import ColumnProposal, Proposal, Synapses
+    from keras_hebbian.rules import Presynaptic
+
+    layer = HebbianDense(400, rule=rules.KrotovHopfield(k=4), kernel_initializer="random_normal")
+    layer.build((None, 16))
+    x = keras.ops.convert_to_tensor(np.random.default_rng(0).random((20, 16)).astype("float32"))
+    post = keras.ops.matmul(x, layer.kernel.value)
+    few = layer.propose(Synapses(layer.kernel_plastic, Presynaptic(x), post))
+    assert type(few) is (ColumnProposal if backend.BACKEND in ("jax", "torch") else Proposal)
+    many = keras.ops.concatenate([x] * 3, axis=0)  # 60 samples x 2 units > 400 / 4
+    dense = layer.propose(Synapses(layer.kernel_plastic, Presynaptic(many),
+                                   keras.ops.matmul(many, layer.kernel.value)))
+    assert type(dense) is Proposal

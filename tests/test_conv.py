@@ -210,7 +210,7 @@ def test_conv_works_with_other_rules(rule):
     layer = HebbianConv2D(8, 3, rule=rule, learning_rate=0.01, seed=0,
                           kernel_initializer=keras.initializers.RandomNormal(stddev=0.5))
     fit_unsupervised(layer, x, batch_size=4)
-    assert int(layer.updates.numpy()) == 2
+    assert int(layer.iterations.numpy()) == 2
     assert np.all(np.isfinite(layer.kernel.numpy()))
 
 
@@ -242,7 +242,7 @@ def test_triangle():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"filters": 0, "kernel_size": 3}, "`filters` must be a positive int"),
+        ({"filters": 0, "kernel_size": 3}, "`filters` must be an int >= 1"),
         ({"filters": 4, "kernel_size": 0}, "`kernel_size` must be an int >= 1"),
         ({"filters": 4, "kernel_size": 3, "padding": "full"}, "`padding` must be"),
         ({"filters": 4, "kernel_size": 3, "strides": (1, 2, 3)}, "`strides` must be"),

@@ -39,7 +39,7 @@ def test_kernel_learns_in_fit_and_never_in_inference():
     model(x)
     model(x, training=False)
     np.testing.assert_array_equal(layer.kernel.numpy(), initial)
-    assert int(layer.updates.numpy()) == 0
+    assert int(layer.iterations.numpy()) == 0
 
     kernels = []
 
@@ -53,7 +53,7 @@ def test_kernel_learns_in_fit_and_never_in_inference():
     for before, after in zip([initial] + kernels[:-1], kernels):
         assert not np.array_equal(before, after)
     np.testing.assert_array_equal(layer.kernel.numpy(), kernels[-1])
-    assert int(layer.updates.numpy()) == 4
+    assert int(layer.iterations.numpy()) == 4
 
 
 def test_direct_training_call_learns():
@@ -218,7 +218,7 @@ def test_same_seed_same_weights():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"units": 0}, "`units` must be a positive int"),
+        ({"units": 0}, "`units` must be an int >= 1"),
         ({"units": 4, "rule": "hopfield"}, "Unknown `rule`: 'hopfield'"),
         ({"units": 4, "learning_rate": -0.1}, "`learning_rate` must be a finite number >= 0"),
         ({"units": 4, "learning_rate": float("inf")}, "learning_rate=inf"),

@@ -70,7 +70,7 @@ def test_lateral_diagonal_exactly_zero_after_1000_updates(make):
     x = _correlated(n=8000, dim=10)
     layer = make()
     fit_unsupervised(layer, x, batch_size=8)
-    assert int(layer.updates.numpy()) == 1000
+    assert int(layer.iterations.numpy()) == 1000
     lateral = layer.lateral_kernel.numpy()
     assert np.all(np.diag(lateral) == 0.0)
     assert np.any(lateral != 0.0)

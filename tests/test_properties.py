@@ -70,7 +70,7 @@ def test_update_is_finite_and_keeps_masks_and_zero_diagonals(layer_spec, batch, 
     x = np.random.default_rng(data_seed).normal(size=(batch,) + shape).astype("float32")
     layer = _learn(make, x)
     state = _state(layer)
-    assert int(layer.updates.numpy()) == 1
+    assert int(layer.iterations.numpy()) == 1
     for name, value in state.items():
         assert np.isfinite(value).all(), name
     if layer.connectivity_mask is not None:

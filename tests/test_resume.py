@@ -95,6 +95,6 @@ def test_resume_from_a_keras_checkpoint_is_bit_identical(tmp_path, uninterrupted
         _fit(model, [keras.callbacks.ModelCheckpoint(path), Crash()])
     keras.utils.clear_session()
     model = keras.saving.load_model(path)
-    assert int(model.layers[2].updates.numpy()) == (CRASH_AFTER + 1) * 8
+    assert int(model.layers[2].iterations.numpy()) == (CRASH_AFTER + 1) * 8
     _fit(model, initial_epoch=CRASH_AFTER + 1)
     _assert_identical(_weights(model), uninterrupted)

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_hebbian import rules
+from keras_hebbian import models, rules
+from keras_hebbian.callbacks import NonFiniteGuard
 from keras_hebbian.layers import HebbianConv2D, HebbianDense, SimilarityMatching
 
 BATCH = 8
@@ -43,10 +44,10 @@ def _data(shape, batches=4, seed=0):
     return np.random.default_rng(seed).normal(size=(batches * BATCH,) + shape).astype("float32")
 
 
-def _model(make, shape, **kwargs):
+def _model(make, shape, sequential=models.Sequential, **kwargs):
     keras.utils.clear_session()
     layer = make(**kwargs)
-    model = keras.Sequential([keras.Input(shape), layer])
+    model = sequential([keras.Input(shape), layer])
     model.compile()
     return model, layer
 
@@ -55,8 +56,8 @@ def _variables(layer):
     return [v.numpy().copy() for v in layer.non_trainable_variables]
 
 
-def _fit(model, x):
-    model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+def _fit(model, x, **kwargs):
+    model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, **kwargs)
 
 
 def _assert_same(a, b):
@@ -102,7 +103,7 @@ def test_nonfinite_batch_is_skipped_on_request(kind):
 
     model, layer = _model(make, shape, on_nonfinite="skip")
     _fit(model, x_bad)
-    np.testing.assert_array_equal(int(layer.updates.numpy()), 3)
+    np.testing.assert_array_equal(int(layer.iterations.numpy()), 3)
     _assert_same(_variables(layer), expected)
 
 
@@ -206,3 +207,45 @@ def test_wrong_input_after_build_raises_and_changes_nothing(make, good, bad, mes
     with pytest.raises(ValueError, match=message):
         layer(np.ones(bad, "float32"), training=True)
     _assert_same(_variables(layer), before)
+
+
+def _bad_third_batch(shape):
+    x = _data(shape)
+    x[2 * BATCH + 3].flat[5] = np.nan
+    return x
+
+
+def test_any_keras_model_stops_with_the_guard():
+    model, layer = _model(_dense, (6,))
+    _fit(model, _data((6,))[: 2 * BATCH])
+    expected = _variables(layer)
+    model, layer = _model(_dense, (6,), sequential=keras.Sequential)
+    with pytest.raises(FloatingPointError, match="'plastic' received a batch with NaN"):
+        _fit(model, _bad_third_batch((6,)), callbacks=[NonFiniteGuard()])
+    _assert_same(_variables(layer), expected)
+    assert layer.nonfinite_error is None  # cleared once raised
+    _fit(model, _data((6,)), callbacks=[NonFiniteGuard()])  # the next fit() starts afresh
+
+
+def test_a_plain_keras_model_without_the_guard_never_learns_from_a_bad_batch():
+    """Compiled steps (JAX, TensorFlow) warn and leave the batch out; eager ones raise."""
+    x = _bad_third_batch((6,))
+    model, layer = _model(_dense, (6,), on_nonfinite="skip")
+    _fit(model, np.concatenate([x[: 2 * BATCH], x[3 * BATCH:]]))
+    expected = _variables(layer)
+    model, layer = _model(_dense, (6,), sequential=keras.Sequential)
+    if keras.backend.backend() == "torch":
+        with pytest.raises(FloatingPointError, match="received a batch with NaN"):
+            _fit(model, x)
+        return
+    with pytest.warns(RuntimeWarning, match="'plastic' received a batch with NaN"):
+        _fit(model, x)
+    assert "received a batch with NaN" in layer.nonfinite_error
+    _assert_same(_variables(layer), expected)
+
+
+def test_tensorflow_steps_that_report_are_not_compiled_by_xla():
+    layer = _dense()
+    skipping = _dense(on_nonfinite="skip")
+    assert skipping.supports_jit
+    assert layer.supports_jit == (keras.backend.backend() != "tensorflow")

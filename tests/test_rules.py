@@ -169,3 +169,52 @@ def test_custom_rule_subclass_learns_and_saves(tmp_path):
     restored = keras.saving.load_model(path)
     assert restored.layers[0].rule.get_config() == {"gain": 2.0}
     np.testing.assert_array_equal(restored.layers[0].kernel.numpy(), layer.kernel.numpy())
+
+
+def test_builtin_configs_are_unchanged():
+    expected = {
+        rules.Hebb(): {"decay": 0.0},
+        rules.Hebb(decay=0.25): {"decay": 0.25},
+        rules.Oja(): {},
+        rules.Sanger(): {},
+        rules.BCM(): {"threshold_rate": 0.1, "normalize": False, "epsilon": 1e-6, "decay": 0.0},
+        rules.BCM(threshold_rate=0.5, normalize=True, epsilon=1e-3, decay=0.1):
+            {"threshold_rate": 0.5, "normalize": True, "epsilon": 1e-3, "decay": 0.1},
+        rules.Covariance(): {"momentum": 0.99, "decay": 0.0},
+        rules.Covariance(momentum=0.9, decay=0.1): {"momentum": 0.9, "decay": 0.1},
+        rules.AntiHebbian(): {"sparsity": 0.0, "decay": 0.0},
+        rules.AntiHebbian(sparsity=0.2, decay=1.0): {"sparsity": 0.2, "decay": 1.0},
+        rules.KrotovHopfield(): {"p": 3.0, "k": 7, "delta": 0.4},
+        rules.KrotovHopfield(p=4.5, k=3, delta=0.2): {"p": 4.5, "k": 3, "delta": 0.2},
+        rules.SoftHebb(): {"temperature": 1.0, "anti_hebbian": True, "adaptive": True,
+                           "power": 0.5, "max_normalize": True},
+        rules.SoftHebb(temperature=0.3, anti_hebbian=False, adaptive=False, power=1.5,
+                       max_normalize="unit"):
+            {"temperature": 0.3, "anti_hebbian": False, "adaptive": False, "power": 1.5,
+             "max_normalize": "unit"},
+        rules.WinnerTakeAll(): {"k": 1, "max_normalize": False},
+        rules.WinnerTakeAll(k=3, max_normalize=True): {"k": 3, "max_normalize": True},
+    }
+    for rule, config in expected.items():
+        assert rule.get_config() == config, repr(rule)
+        serialized = rules.serialize(rule)
+        assert serialized["config"] == config
+        assert serialized["registered_name"] == f"keras_hebbian>{type(rule).__name__}"
+
+
+def test_a_rule_that_returns_other_state_keys_fails_clearly():
+    """A misspelt state key names the rule and both sets of keys, and changes nothing."""
+
+    class Misspelt(rules.BCM):
+        def core_update(self, pre, post, kernel, state):
+            delta, new_state = super().core_update(pre, post, kernel, state)
+            return delta, {"treshold": new_state["threshold"]}
+
+    layer = HebbianDense(3, rule=Misspelt())
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+    layer(x)
+    before = layer.kernel.numpy().copy()
+    with pytest.raises(ValueError, match=r"returned the state \['treshold'\]; its `state_spec` "
+                                         r"declares \['threshold'\]"):
+        layer(x, training=True)
+    np.testing.assert_array_equal(layer.kernel.numpy(), before)

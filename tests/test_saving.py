@@ -44,7 +44,7 @@ def test_keras_round_trip_is_exact(tmp_path, rule):
         assert saved[name].dtype == loaded[name].dtype
     assert restored_layer.get_config() == layer.get_config()
     assert set(restored_layer.rule_state) == set(layer.rule_state)
-    assert int(restored_layer.updates.numpy()) == 16
+    assert int(restored_layer.iterations.numpy()) == 16
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
     # Learning goes on from where it stopped: one more epoch of each model

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_hebbian.layers.hebbian_dense import HebbianDense
-from keras_hebbian.rules.base import check_non_negative
+from keras_hebbian.validation import check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")

@@ -5,16 +5,26 @@ from keras import ops
 
 from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.conv_correlation import conv_correlation
+from keras_hebbian.layers.plastic import Synapses
 from keras_hebbian.rules.base import Presynaptic
+from keras_hebbian.validation import check_choice, check_int
+
+PADDINGS = ("valid", "same", "reflect")
 
 
 def _pair(value, name):
+    """`value` as a pair of ints >= 1 (an int stands for the pair of itself)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
-        raise ValueError(f"`{name}` must be an int >= 1 or a pair of them. Received: {name}={value!r}")
-    return value
+    try:
+        value = tuple(value)
+        if len(value) != 2:
+            raise ValueError
+        return tuple(check_int(name, v, minimum=1) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be an int >= 1 or a pair of them. Received: {name}={value!r}"
+        ) from None
 
 
 def same_padding(size, kernel, stride, dilation):
@@ -144,8 +154,7 @@ class HebbianConv2D(HebbianLayer):
         seed=None,
         **kwargs,
     ):
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        filters = check_int("filters", filters, minimum=1)
         super().__init__(
             rule=rule,
             learning_rate=learning_rate,
@@ -169,12 +178,7 @@ class HebbianConv2D(HebbianLayer):
                 f"keras.layers.Conv2D). Received: strides={self.strides}, "
                 f"dilation_rate={self.dilation_rate}"
             )
-        if padding not in ("valid", "same", "reflect"):
-            raise ValueError(
-                "`padding` must be 'valid', 'same' or 'reflect'. "
-                f"Received: padding={padding!r}"
-            )
-        self.padding = padding
+        self.padding = check_choice("padding", padding, PADDINGS)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
@@ -231,7 +235,7 @@ class HebbianConv2D(HebbianLayer):
             self.dilation_rate,
             self._output_size(height, width),
         )
-        return outputs, [(self.kernel_plastic, pre, ops.reshape(outputs, (-1, self.filters)))]
+        return outputs, [Synapses(self.kernel_plastic, pre, ops.reshape(outputs, (-1, self.filters)))]
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape

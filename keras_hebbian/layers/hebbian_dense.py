@@ -11,7 +11,9 @@ from keras_hebbian.layers.base import (
     check_learning_rate,
     serialize_learning_rate,
 )
-from keras_hebbian.rules.base import Presynaptic, check_positive
+from keras_hebbian.layers.plastic import Synapses
+from keras_hebbian.rules.base import Presynaptic
+from keras_hebbian.validation import check_int, check_positive
 
 DEFAULT_LATERAL_ITERATIONS = 10
 
@@ -38,7 +40,8 @@ class HebbianDense(HebbianLayer):
         rule: a `keras_hebbian.rules.Rule` or its name: `"hebb"`, `"oja"`,
             `"sanger"`, `"bcm"`, `"covariance"`. Defaults to `"oja"`.
         learning_rate: float >= 0, or a `keras.optimizers.schedules`
-            schedule indexed by the number of updates. Defaults to `0.01`.
+            schedule indexed by `iterations`, the number of updates applied.
+            Defaults to `0.01`.
         connectivity: `"all"`, `"random"` (a fixed Bernoulli mask drawn once
             from `seed` with probability `connectivity_prob`), `"zero"` (the
             kernel starts at zero) or a boolean array of shape
@@ -117,8 +120,7 @@ class HebbianDense(HebbianLayer):
         lateral_max_norm=0.95,
         **kwargs,
     ):
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"`units` must be a positive int. Received: units={units!r}")
+        units = check_int("units", units, minimum=1)
         super().__init__(
             rule=rule,
             learning_rate=learning_rate,
@@ -138,13 +140,8 @@ class HebbianDense(HebbianLayer):
         self.lateral_learning_rate = (
             None if lateral_learning_rate is None else check_learning_rate(lateral_learning_rate, "lateral_learning_rate")
         )
-        if lateral_iterations is not None and (
-            not isinstance(lateral_iterations, int) or lateral_iterations < 1
-        ):
-            raise ValueError(
-                "`lateral_iterations` must be None or an int >= 1. "
-                f"Received: lateral_iterations={lateral_iterations!r}"
-            )
+        if lateral_iterations is not None:
+            lateral_iterations = check_int("lateral_iterations", lateral_iterations, minimum=1)
         self.lateral_iterations = lateral_iterations
         if lateral_max_norm is not None:
             lateral_max_norm = check_positive("lateral_max_norm", lateral_max_norm)
@@ -191,11 +188,11 @@ class HebbianDense(HebbianLayer):
             outputs = self.settle(drive, learning)
         x = ops.reshape(ops.stop_gradient(inputs), (-1, self.kernel.shape[0]))
         post = ops.reshape(outputs, (-1, self.units))
-        updates = [(self.kernel_plastic, Presynaptic(ops.cast(x, "float32")), post)]
+        synapses = [Synapses(self.kernel_plastic, Presynaptic(ops.cast(x, "float32")), post)]
         if self.lateral is not None:
             y = ops.cast(ops.stop_gradient(post), "float32")
-            updates.append((self.lateral_plastic, Presynaptic(y), post))
-        return outputs, updates
+            synapses.append(Synapses(self.lateral_plastic, Presynaptic(y), post))
+        return outputs, synapses
 
     def settle(self, drive, learning):
         """The response of the lateral loop `y = activation(drive + y @ L)`."""

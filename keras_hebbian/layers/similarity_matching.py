@@ -7,7 +7,8 @@ from keras import ops
 from keras_hebbian import rules
 from keras_hebbian.layers.base import check_learning_rate, serialize_learning_rate
 from keras_hebbian.layers.hebbian_dense import HebbianDense
-from keras_hebbian.rules.base import check_positive
+from keras_hebbian.layers.plastic import Synapses
+from keras_hebbian.validation import check_positive
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -83,9 +84,10 @@ class SimilarityMatching(HebbianDense):
         self.self_gain = self.gain_plastic.variable
 
     def respond(self, inputs, learning):
-        outputs, updates = super().respond(inputs, learning)
-        _, pre, post = updates[-1]  # the lateral pair (y, y) also teaches the gains
-        return outputs, updates + [(self.gain_plastic, pre, post)]
+        outputs, synapses = super().respond(inputs, learning)
+        # What teaches the lateral matrix, (y, y), also teaches the self-gains.
+        lateral = next(s for s in synapses if s.plastic is self.lateral_plastic)
+        return outputs, synapses + [Synapses(self.gain_plastic, lateral.pre, lateral.post)]
 
     def settle(self, drive, learning):
         gain = self.read(self.gain_plastic, learning)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hebbian.validation import check_positive
+
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
 class Triangle(keras.layers.Layer):
@@ -27,10 +29,7 @@ class Triangle(keras.layers.Layer):
 
     def __init__(self, power=1.0, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        power = float(power)
-        if not power > 0.0 or power == float("inf"):
-            raise ValueError(f"`power` must be a finite number > 0. Received: power={power!r}")
-        self.power = power
+        self.power = check_positive("power", power)
         self.axis = axis
 
     def call(self, inputs):

@@ -1,0 +1,70 @@
+"""What differs between Keras' backends, in one place.
+
+The layers and rules are written in `keras.ops` and never ask which backend
+runs them. The few things that must differ are implemented once per backend,
+in `keras_hebbian.backend.jax`, `.tensorflow` and `.torch` (`.common` holds
+what they share), and this module exposes the running backend's, chosen once
+at import (Keras fixes its backend when it is imported):
+
+- `snapshot(value)`: the value a learning call's forward pass reads.
+- `scatter_columns(kernel, units, columns)` and `column_updates_pay(entries,
+  units)`: writing a few columns of a kernel in place, and whether that beats
+  a pass over the whole kernel.
+- `is_traced(tensor)` and `report_unless(condition, report)`: tell the Python
+  side, from inside a compiled training step, that a learning call was
+  refused.
+- `SUPPORTS_XLA_WITH_REPORTS`: whether XLA can compile a step that reports.
+- `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
+  weight-gradient kernels of `keras_hebbian.layers.conv_correlation`.
+
+The collectives of several devices are in `keras_hebbian.distribution`.
+"""
+
+import keras
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "jax":
+    from keras_hebbian.backend import jax as _current
+elif BACKEND == "tensorflow":
+    from keras_hebbian.backend import tensorflow as _current
+elif BACKEND == "torch":
+    from keras_hebbian.backend import torch as _current
+else:
+    from keras_hebbian.backend import common as _current
+
+COLUMN_UPDATES = _current.COLUMN_UPDATES
+SUPPORTS_XLA_WITH_REPORTS = _current.SUPPORTS_XLA_WITH_REPORTS
+snapshot = _current.snapshot
+scatter_columns = _current.scatter_columns
+is_traced = _current.is_traced
+report_unless = _current.report_unless
+conv_methods = _current.conv_methods
+default_conv_method = _current.default_conv_method
+native_conv_correlation = _current.native_conv_correlation
+
+
+def column_updates_pay(entries, units):
+    """Whether updating `entries` columns in place beats a pass over `units` columns.
+
+    Args:
+        entries: int or `None`, the columns a batch changes (samples times the
+            units each sample moves); `None` when unknown at trace time.
+        units: int, the kernel's columns.
+    """
+    return COLUMN_UPDATES and entries is not None and entries <= units // 4
+
+
+__all__ = [
+    "BACKEND",
+    "COLUMN_UPDATES",
+    "SUPPORTS_XLA_WITH_REPORTS",
+    "column_updates_pay",
+    "conv_methods",
+    "default_conv_method",
+    "is_traced",
+    "native_conv_correlation",
+    "report_unless",
+    "scatter_columns",
+    "snapshot",
+]

@@ -1,0 +1,65 @@
+"""What the backends share, and what a backend without its own module gets."""
+
+from keras import ops
+
+#: Whether updating a few columns in place can beat a pass over the kernel.
+COLUMN_UPDATES = False
+#: Whether XLA can compile a training step that reports a refused update.
+SUPPORTS_XLA_WITH_REPORTS = True
+
+
+def snapshot(value):
+    """The value of a plastic variable for a forward pass that learns."""
+    return value
+
+
+def scatter_columns(kernel, units, columns):
+    """`kernel` `(rows, n)` with its columns `units` `(m,)` replaced by `columns` `(rows, m)`.
+
+    Repeated units carry equal columns.
+    """
+    rows, m = columns.shape
+    row_index = ops.repeat(ops.expand_dims(ops.arange(rows, dtype="int32"), 1), m, axis=1)
+    column_index = ops.broadcast_to(ops.expand_dims(ops.cast(units, "int32"), 0), (rows, m))
+    coordinates = ops.stack(
+        [ops.reshape(row_index, (-1,)), ops.reshape(column_index, (-1,))], axis=1
+    )
+    return ops.scatter_update(kernel, coordinates, ops.reshape(columns, (-1,)))
+
+
+def is_traced(tensor):
+    """Whether `tensor` has no value yet (it is inside a function being traced)."""
+    return False
+
+
+def report_now(condition, report):
+    """Call `report(eager=True)` at once when the concrete `condition` is false."""
+    if not bool(ops.convert_to_numpy(condition)):
+        report(eager=True)
+
+
+def report_unless(condition, report):
+    """Call `report` on the Python side when the scalar bool `condition` is false.
+
+    Eagerly (a layer called outside a compiled step, or PyTorch) it calls
+    `report(eager=True)` at once, so an exception `report` raises reaches the
+    caller. Inside a compiled step a backend calls `report(eager=False)` as a
+    host callback while the step executes; there `report` must not raise,
+    only record: the step goes on.
+    """
+    report_now(condition, report)
+
+
+def conv_methods(strides, dilation_rate):
+    """The weight-gradient methods this backend runs for a convolution's geometry."""
+    return ("shifts", "conv")
+
+
+def default_conv_method(strides, dilation_rate):
+    """The fastest measured method that runs this geometry on this backend."""
+    return "conv"
+
+
+def native_conv_correlation(inputs, signal, kernel_size, strides, dilation_rate):
+    """The backend's own weight-gradient kernel (TensorFlow and PyTorch only)."""
+    raise ValueError("method='native' needs the TensorFlow or PyTorch backend.")

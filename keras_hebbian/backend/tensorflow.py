@@ -1,0 +1,113 @@
+"""The TensorFlow backend: host callbacks from graphs, its own weight-gradient kernel."""
+
+import tensorflow as tf
+
+from keras_hebbian.backend.common import report_now, scatter_columns, snapshot  # noqa: F401
+
+#: Gathering and scattering columns cost more than the dense update here
+#: (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s).
+COLUMN_UPDATES = False
+#: XLA cannot run the host callback that reports a refused update.
+SUPPORTS_XLA_WITH_REPORTS = False
+
+
+def is_traced(tensor):
+    return not tf.executing_eagerly()
+
+
+def report_unless(condition, report):
+    """Eagerly `report(eager=True)`; in a graph `report(eager=False)` by `tf.py_function`."""
+    if not is_traced(condition):
+        return report_now(condition, report)
+
+    def host():
+        report(eager=False)
+        return True
+
+    tf.cond(condition, lambda: tf.constant(True), lambda: tf.py_function(host, [], tf.bool))
+
+
+def _same_axis_stride_and_dilation(strides, dilation_rate):
+    return any(s > 1 and d > 1 for s, d in zip(strides, dilation_rate))
+
+
+def conv_methods(strides, dilation_rate):
+    """`"native"` unless an axis has a stride and a dilation above 1; `"shifts"`; `"conv"`
+    unless some stride and some dilation are above 1 (TensorFlow's convolution takes no
+    stride above 1 together with a dilation above 1)."""
+    methods = ["shifts"]
+    if not _same_axis_stride_and_dilation(strides, dilation_rate):
+        methods.insert(0, "native")
+    if max(strides) == 1 or max(dilation_rate) == 1:
+        methods.append("conv")
+    return tuple(methods)
+
+
+def default_conv_method(strides, dilation_rate):
+    """`"native"`, dilated or not; `"shifts"` where native cannot run the geometry."""
+    return "native" if "native" in conv_methods(strides, dilation_rate) else "shifts"
+
+
+def native_conv_correlation(inputs, signal, kernel_size, strides, dilation_rate):
+    """TensorFlow's `Conv2DBackpropFilter`, never with a dilation.
+
+    The plain (Eigen) CPU build has no dilated `Conv2DBackpropFilter`: wherever
+    oneDNN is off (CPUs without AVX-512, or `TF_ENABLE_ONEDNN_OPTS=0`) it
+    raises "Current CPU implementations do not yet support dilation rates
+    larger than 1". A dilated gradient is therefore split into its phases
+    first (`_split_dilation_phases`).
+    """
+    channels, units = inputs.shape[-1], signal.shape[-1]
+    if max(dilation_rate) > 1:
+        inputs, signal = _split_dilation_phases(inputs, signal, kernel_size, dilation_rate)
+    return tf.raw_ops.Conv2DBackpropFilter(
+        input=inputs,
+        filter_sizes=[kernel_size[0], kernel_size[1], channels, units],
+        out_backprop=signal,
+        strides=[1, strides[0], strides[1], 1],
+        padding="VALID",
+        dilations=[1, 1, 1, 1],
+        data_format="NHWC",
+    )
+
+
+def _split_dilation_phases(inputs, signal, kernel_size, dilation_rate):
+    """The inputs and signal of an undilated weight-gradient equal to the dilated one.
+
+    Along an axis of dilation `d` (and stride 1), `sum_i x[i + d*p] y[i]` over
+    output positions `i = d*a + r` is `sum_r sum_a x_r[a + p] y_r[a]` with
+    `x_r[m] = x[d*m + r]` and `y_r[a] = y[d*a + r]`: the undilated gradient of
+    the `d` phases, stacked as images by `space_to_batch_nd` (phases first,
+    the same order for both), as `tf.nn.atrous_conv2d` runs a dilated
+    convolution. The signal is zero-padded to a multiple of `d` positions, and
+    the inputs to the `d * (positions / d + kernel - 1)` rows those read; the
+    padded signal is zero, so adds nothing.
+
+    Args:
+        inputs: `(batch, height, width, channels)`.
+        signal: `(batch, out_height, out_width, units)`, a stride-1 `"valid"`
+            output on every dilated axis.
+        kernel_size: pair of ints.
+        dilation_rate: pair of ints.
+
+    Returns:
+        `(inputs, signal)`, each with `dilation_h * dilation_w` times the
+        batch and with the dilated axes divided by their dilation.
+    """
+    input_pads, signal_pads = [], []
+    for axis, (k, d) in enumerate(zip(kernel_size, dilation_rate), start=1):
+        size, out = inputs.shape[axis], signal.shape[axis]
+        if d == 1:
+            input_pads.append([0, 0])
+            signal_pads.append([0, 0])
+            continue
+        phases_out = -(-out // d)
+        needed = (phases_out + k - 1) * d
+        if size > needed:
+            inputs = inputs[:, :needed] if axis == 1 else inputs[:, :, :needed]
+            size = needed
+        input_pads.append([0, needed - size])
+        signal_pads.append([0, phases_out * d - out])
+    block = list(dilation_rate)
+    return (tf.space_to_batch_nd(inputs, block, input_pads),
+            tf.space_to_batch_nd(signal, block, signal_pads))
