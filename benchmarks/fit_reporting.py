@@ -18,13 +18,11 @@ import time
 import keras
 import numpy as np
 
-from keras_hebbian import models, rules
-from keras_hebbian.layers import HebbianDense
+from keras_hebbian import models, recipes
 
 
 def build(cls, units, features, seed):
-    layer = HebbianDense(units, rule=rules.KrotovHopfield(k=7), learning_rate=0.02,
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed))
+    layer = recipes.krotov_hopfield_dense(units, None, learning_rate=0.02, seed=seed)
     model = cls([keras.Input((features,)), layer])
     model.compile()
     return model

@@ -51,16 +51,11 @@ def matmul_rate(repeats=200):
 def keras_epoch(x, seed=0):
     import keras
 
-    from keras_hebbian import rules
-    from keras_hebbian.layers import HebbianDense
+    from keras_hebbian import recipes
 
     keras.utils.set_random_seed(seed)
-    layer = HebbianDense(
-        UNITS,
-        rule=rules.KrotovHopfield(p=3, k=7, delta=0.4),
-        learning_rate=0.02,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed),
-    )
+    # a constant rate: the speed of an epoch does not depend on it
+    layer = recipes.krotov_hopfield_dense(UNITS, None, learning_rate=0.02, seed=seed)
     model = keras.Sequential([keras.Input((FEATURES,)), layer])
     model.compile()
     model.fit(x[:2000], batch_size=BATCH, verbose=0)  # compile and warm up

@@ -22,7 +22,7 @@ import time
 import keras
 import numpy as np
 
-from keras_hebbian import datasets, rules
+from keras_hebbian import datasets, recipes
 from keras_hebbian.evaluation import train_head
 from keras_hebbian.layers import HebbianDense
 
@@ -31,35 +31,23 @@ STEPS_PER_EPOCH = 600  # 60,000 images, batch 100
 
 def make_layer(name, args, seed):
     """The Hebbian layer, its unsupervised epochs, and whether inputs are L2-normalised."""
-    init = keras.initializers.RandomNormal(stddev=1.0, seed=seed)
     if name == "krotov":
+        # linear annealing to zero across all epochs, as in the paper
         steps = args.krotov_epochs * STEPS_PER_EPOCH
-        return HebbianDense(
-            args.units,
-            rule=rules.KrotovHopfield(p=3, k=7, delta=0.4),
-            # linear annealing to zero across all epochs, as in the paper
-            learning_rate=keras.optimizers.schedules.PolynomialDecay(args.krotov_lr, steps, 0.0),
-            kernel_initializer=init,
-            seed=seed,
-        ), args.krotov_epochs, False
+        return recipes.krotov_hopfield_dense(args.units, steps, learning_rate=args.krotov_lr,
+                                             seed=seed), args.krotov_epochs, False
     if name == "softhebb":
-        return HebbianDense(
-            args.units,
-            rule=rules.SoftHebb(temperature=args.softhebb_temperature),
-            learning_rate=args.softhebb_lr,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.7, seed=seed),
-            seed=seed,
-        ), args.softhebb_epochs, True
+        return recipes.softhebb_dense(args.units, learning_rate=args.softhebb_lr,
+                                      temperature=args.softhebb_temperature,
+                                      seed=seed), args.softhebb_epochs, True
     if name == "wta":
-        return HebbianDense(
-            args.units,
-            rule=rules.WinnerTakeAll(max_normalize=True),
-            learning_rate=args.wta_lr,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.7, seed=seed),
-            seed=seed,
-        ), args.wta_epochs, True
+        return recipes.winner_take_all_dense(args.units, learning_rate=args.wta_lr,
+                                             seed=seed), args.wta_epochs, True
     if name == "random":
-        return HebbianDense(args.units, learning_rate=0.0, kernel_initializer=init, seed=seed), 0, False
+        # Krotov-Hopfield's initial weights, left as they are
+        return HebbianDense(args.units, learning_rate=0.0,
+                            kernel_initializer=recipes.krotov_hopfield_initializer(seed),
+                            seed=seed), 0, False
     raise ValueError(f"unknown rule {name!r}")
 
 

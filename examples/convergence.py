@@ -12,9 +12,8 @@ import argparse
 
 import keras
 
-from keras_hebbian import datasets, rules
+from keras_hebbian import datasets, recipes
 from keras_hebbian.callbacks import HebbianMonitor
-from keras_hebbian.layers import HebbianDense
 from keras_hebbian.plot import norm_convergence
 
 
@@ -32,9 +31,8 @@ def main():
     keras.utils.set_random_seed(args.seed)
     model = keras.Sequential([
         keras.Input((64,)),
-        HebbianDense(args.units, rule=rules.KrotovHopfield(k=3), name="krotov",
-                     learning_rate=keras.optimizers.schedules.PolynomialDecay(0.1, steps, 0.0),
-                     kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=args.seed)),
+        recipes.krotov_hopfield_dense(args.units, steps, learning_rate=0.1, k=3, seed=args.seed,
+                                      name="krotov"),
     ])
     model.compile()
     history = model.fit(x, epochs=args.epochs, batch_size=32, verbose=2, callbacks=[HebbianMonitor()])

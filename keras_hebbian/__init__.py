@@ -24,6 +24,7 @@ _SUBMODULES = (
     "layers",
     "models",
     "plot",
+    "recipes",
     "rules",
     "sklearn",
 )

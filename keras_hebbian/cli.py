@@ -181,7 +181,7 @@ def build_model(name, image_shape, units, epochs, steps_per_epoch, learning_rate
     """
     import keras
 
-    from keras_hebbian import rules
+    from keras_hebbian import recipes, rules
     from keras_hebbian.layers import HebbianConv2D, HebbianDense, Triangle
     from keras_hebbian.models import Sequential
 
@@ -190,26 +190,16 @@ def build_model(name, image_shape, units, epochs, steps_per_epoch, learning_rate
         layer = HebbianDense(units, rule=name, learning_rate=learning_rate or 0.01, seed=seed)
         return Sequential(flat + [layer]), layer, 1.0
     if name == "krotov":
-        rate = keras.optimizers.schedules.PolynomialDecay(
-            learning_rate or 0.1, max(1, epochs * steps_per_epoch), 0.0
-        )
-        layer = HebbianDense(units, rule=rules.KrotovHopfield(k=min(7, units)), learning_rate=rate,
-                             kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed),
-                             seed=seed)
+        layer = recipes.krotov_hopfield_dense(units, epochs * steps_per_epoch,
+                                              learning_rate=learning_rate or 0.1, seed=seed)
         return Sequential(flat + [layer]), layer, 4.5
     if name == "softhebb":
-        # Each unit's step divided by its own largest entry, and no push away
-        # from the inputs a unit loses: every unit moves toward what it wins
-        # at its own rate, so almost none is left at its random start.
-        rule = rules.SoftHebb(temperature=0.02, anti_hebbian=False, max_normalize="unit")
-        layer = HebbianDense(units, rule=rule, learning_rate=learning_rate or 0.05,
-                             kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed),
-                             seed=seed)
+        layer = recipes.softhebb_dense_demo(units, learning_rate=learning_rate or 0.05, seed=seed)
         return Sequential(flat + [keras.layers.UnitNormalization(), layer]), layer, 1.0
     layer = HebbianConv2D(units, 3, padding="same", rule=rules.SoftHebb(temperature=1.0),
                           learning_rate=learning_rate or 0.05,
-                          kernel_initializer=keras.initializers.RandomNormal(
-                              stddev=25.0 / (9 * image_shape[-1]) ** 0.5, seed=seed),
+                          kernel_initializer=recipes.softhebb_conv_initializer(
+                              3 * 3 * image_shape[-1], seed=seed),
                           seed=seed)
     model = Sequential([
         keras.Input(image_shape),

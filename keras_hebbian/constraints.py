@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hebbian.validation import check_int, check_positive
+
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
 class MaxSpectralNorm(keras.constraints.Constraint):
@@ -22,15 +24,8 @@ class MaxSpectralNorm(keras.constraints.Constraint):
     """
 
     def __init__(self, max_norm=0.95, iterations=20):
-        max_norm = float(max_norm)
-        if not max_norm > 0.0 or max_norm == float("inf"):
-            raise ValueError(
-                f"`max_norm` must be a finite number > 0. Received: max_norm={max_norm!r}"
-            )
-        if int(iterations) < 1:
-            raise ValueError(f"`iterations` must be >= 1. Received: iterations={iterations!r}")
-        self.max_norm = max_norm
-        self.iterations = int(iterations)
+        self.max_norm = check_positive("max_norm", max_norm)
+        self.iterations = check_int("iterations", iterations, minimum=1)
 
     def __call__(self, w):
         n = w.shape[-1]

@@ -21,7 +21,10 @@ def check_non_negative(name, value):
 
 def check_positive(name, value):
     """`value` as a float; raise `ValueError` unless it is a finite number > 0."""
-    number = check_non_negative(name, value)
+    try:
+        number = check_non_negative(name, value)
+    except ValueError:
+        number = 0.0
     if number == 0.0:
         raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
     return number
@@ -58,3 +61,23 @@ def check_choice(name, value, choices):
     if not isinstance(value, (str, int, float, type(None))) or value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
     return value
+
+
+def check_learning_rate(learning_rate, name="learning_rate"):
+    """Return a float >= 0 or a `LearningRateSchedule`; raise on anything else."""
+    import keras
+
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return learning_rate
+    if isinstance(learning_rate, dict):
+        return keras.optimizers.schedules.deserialize(learning_rate)
+    return check_non_negative(name, learning_rate)
+
+
+def serialize_learning_rate(learning_rate):
+    """A learning rate for `get_config`: the float, or the schedule's config."""
+    import keras
+
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return keras.optimizers.schedules.serialize(learning_rate)
+    return learning_rate

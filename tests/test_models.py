@@ -30,7 +30,7 @@ def test_published_cifar10_architecture():
     convs = [layer for layer in three.layers if isinstance(layer, HebbianConv2D)]
     assert [c.filters for c in convs] == [96, 384, 1536]
     assert three.output_shape == (None, 3 * 3 * 1536)
-    with pytest.raises(ValueError, match="`blocks` must be 2 or 3"):
+    with pytest.raises(ValueError, match=r"`blocks` must be one of \(2, 3\)"):
         models.softhebb_mnist(blocks=4)
 
 

@@ -71,16 +71,14 @@ def train_head(train_features, y_train, test_features, y_test, power=1.0, epochs
     """
     import keras
 
-    from keras_hebbian.rules.base import check_positive
+    from keras_hebbian.validation import check_choice, check_fraction, check_positive
 
-    if head not in HEADS:
-        raise ValueError(f"`head` must be one of {HEADS}. Received: head={head!r}")
+    check_choice("head", head, HEADS)
     beta = check_positive("beta", beta)
     m = check_positive("m", m)
     if m < 1.0:
         raise ValueError(f"`m` must be >= 1. Received: m={m!r}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    dropout = check_fraction("dropout", dropout, high_open=True)
     steps = epochs * int(np.ceil(len(train_features) / batch_size))
     rate = head_schedule(schedule, learning_rate, steps)
     drop = [keras.layers.Dropout(float(dropout), seed=seed)] if dropout > 0 else []
@@ -123,8 +121,9 @@ def head_schedule(schedule, learning_rate, steps):
     """
     import keras
 
-    if schedule not in SCHEDULES:
-        raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: schedule={schedule!r}")
+    from keras_hebbian.validation import check_choice
+
+    check_choice("schedule", schedule, SCHEDULES)
     if schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     boundaries = sorted({max(1, round(f * steps)) for f in STEP_MILESTONES})
