@@ -16,6 +16,7 @@ import sys
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "backend",
     "callbacks",
     "constraints",
     "datasets",
@@ -27,6 +28,8 @@ _SUBMODULES = (
     "recipes",
     "rules",
     "sklearn",
+    "testing",
+    "validation",
 )
 _ATTRIBUTES = {"HebbianDense": "layers"}
 
