@@ -1,11 +1,13 @@
-"""What `models.Sequential`'s Hebbian figures cost a training epoch.
+"""What `models.Sequential`'s Hebbian figures and non-finite guard cost a training epoch.
 
 The same Krotov-Hopfield layer (2000 units, batch 100, inputs of 784 random
-values in [0, 1]) trains in a `keras.Sequential` (Keras' progress logs, with
-its constant zero loss) and in a `keras_hebbian.models.Sequential` (per-layer
-Hebbian figures once per epoch, no loss). The two take turns over
-`--repeats` timed epochs in one process, so a slow moment of the machine
-falls on both; the best epoch of each counts.
+values in [0, 1]) trains in a plain `keras.Sequential` (Keras' logs, with its
+constant zero loss), in a `keras.Sequential` given a `NonFiniteGuard` (it
+checks every batch, so Keras waits for each step), and in a
+`keras_hebbian.models.Sequential` (the guard, and per-layer Hebbian figures
+once per epoch, no loss). They take turns over `--repeats` timed epochs in
+one process, so a slow moment of the machine falls on all; the best epoch of
+each counts.
 
     KERAS_BACKEND=jax python benchmarks/fit_reporting.py
     for b in jax tensorflow torch; do KERAS_BACKEND=$b python benchmarks/fit_reporting.py; done
@@ -14,11 +16,13 @@ falls on both; the best epoch of each counts.
 import argparse
 import json
 import time
+import warnings
 
 import keras
 import numpy as np
 
 from keras_hebbian import models, recipes
+from keras_hebbian.callbacks import NonFiniteGuard
 
 
 def build(cls, units, features, seed):
@@ -37,33 +41,40 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="The model does not have any trainable")
 
     x = np.random.default_rng(0).random((args.samples, args.features), dtype="float32")
-    plain = build(keras.Sequential, args.units, args.features, 0)
-    reporting = build(models.Sequential, args.units, args.features, 0)
-    for model in (plain, reporting):  # compile the step once, outside the timing
+    runs = {
+        "keras.Sequential": (build(keras.Sequential, args.units, args.features, 0), list),
+        "keras.Sequential + NonFiniteGuard": (build(keras.Sequential, args.units, args.features, 0),
+                                              lambda: [NonFiniteGuard()]),
+        "keras_hebbian.models.Sequential": (build(models.Sequential, args.units, args.features, 0),
+                                            list),
+    }
+    for model, _ in runs.values():  # compile the step once, outside the timing
         model.fit(x[: 2 * args.batch_size], batch_size=args.batch_size, verbose=0)
-    times = {"keras.Sequential": [], "keras_hebbian.models.Sequential": []}
+    times = {name: [] for name in runs}
     for _ in range(args.repeats):
-        for name, model in (("keras.Sequential", plain),
-                            ("keras_hebbian.models.Sequential", reporting)):
+        for name, (model, callbacks) in runs.items():
             start = time.perf_counter()
-            history = model.fit(x, batch_size=args.batch_size, epochs=1, verbose=0)
+            history = model.fit(x, batch_size=args.batch_size, epochs=1, verbose=0,
+                                callbacks=callbacks())
             times[name].append(time.perf_counter() - start)
     assert "loss" not in history.history and any(k.endswith("/norm_distance") for k in history.history)
 
     steps = -(-args.samples // args.batch_size)
     best = {name: min(values) for name, values in times.items()}
-    ratio = best["keras_hebbian.models.Sequential"] / best["keras.Sequential"]
     print(f"backend {keras.backend.backend()}: {args.units} units, {args.samples} samples, "
           f"batch {args.batch_size} ({steps} steps), best of {args.repeats} epochs")
     for name, value in best.items():
-        print(f"  {name:32s} {value:7.3f} s/epoch  {1000 * value / steps:6.3f} ms/step")
-    print(f"  ratio (with figures / without)   {ratio:.3f}")
+        print(f"  {name:34s} {value:7.3f} s/epoch  {1000 * value / steps:6.3f} ms/step")
+    guard = best["keras.Sequential + NonFiniteGuard"] / best["keras.Sequential"]
+    figures = best["keras_hebbian.models.Sequential"] / best["keras.Sequential + NonFiniteGuard"]
+    print(f"  the guard: {guard:.3f}x a plain epoch; the figures: {figures:.3f}x the guarded one")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": keras.backend.backend(), "config": vars(args), "seconds": times,
-                       "ratio": ratio}, f, indent=2)
+                       "guard_ratio": guard, "figures_ratio": figures}, f, indent=2)
 
 
 if __name__ == "__main__":

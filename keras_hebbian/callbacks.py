@@ -47,6 +47,10 @@ class HebbianMonitor(keras.callbacks.Callback):
     ```
     """
 
+    # Its batch hook only drops keys from the logs: Keras may run it on its
+    # thread pool, so the training loop need not wait for each step.
+    async_safe = True
+
     def __init__(self, layers=None, log_dir=None, image_shape=None):
         super().__init__()
         self.layer_names = None if layers is None else list(layers)
@@ -149,7 +153,10 @@ class NonFiniteGuard(keras.callbacks.Callback):
     Where the step runs eagerly (PyTorch) the layer raises at once.
 
     `keras_hebbian.models.Sequential` and `Model` add this callback to every
-    `fit()`; give it to the `fit()` of any other Keras model.
+    `fit()`; give it to the `fit()` of any other Keras model. Its check after
+    each batch makes Keras wait for every step to finish before dispatching
+    the next (on JAX that forgoes overlapping the Python side of the loop
+    with the step; `benchmarks/fit_reporting.py` measures the cost).
 
     Example:
 
