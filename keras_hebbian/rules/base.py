@@ -76,8 +76,30 @@ class Presynaptic:
         return ops.mean(self.inputs, axis=0)
 
 
+class Configurable:
+    """A small object rebuilt from its constructor arguments (rules, transforms).
+
+    `get_config()` returns the constructor's arguments, `from_config` calls
+    the constructor with them, and the repr reads like that call (under the
+    name in `_constructor`, when a function builds the object).
+    """
+
+    _constructor = None
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{self._constructor or type(self).__name__}({args})"
+
+
 @keras.saving.register_keras_serializable(package="keras_hebbian")
-class Rule:
+class Rule(Configurable):
     """Base class of Hebbian learning rules.
 
     A rule is a small, serializable object. Given the pre-synaptic side of a
@@ -315,16 +337,6 @@ class Rule:
         units, columns = _column_update(pre, kernel, indices, values, currents)
         return units, columns, state
 
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _apply(transforms, delta, kernel):

@@ -16,7 +16,7 @@ correlation followed by `add_decay(0.1)`, `KrotovHopfield` ends with
 import keras
 from keras import ops
 
-from keras_hebbian.rules.base import Rule
+from keras_hebbian.rules.base import Configurable, Rule
 from keras_hebbian.validation import check_non_negative, check_positive
 
 # Guards the division of an all-zero change by its largest entry.
@@ -24,7 +24,7 @@ _EPSILON = 1e-30
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
-class Transform:
+class Transform(Configurable):
     """Base class of the transformations of a weight change.
 
     A transform is a small, serializable object, like a rule. Subclass it,
@@ -76,16 +76,6 @@ class Transform:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement `__call__()`.")
 
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{self._constructor or type(self).__name__}({args})"
 
 
 def _unit_norms(kernel, order=2.0):
