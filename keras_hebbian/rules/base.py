@@ -5,8 +5,6 @@ import copy
 import keras
 from keras import ops
 
-from keras_hebbian.validation import check_non_negative, check_positive  # noqa: F401
-
 
 class Presynaptic:
     """What a rule may ask of the pre-synaptic side of a layer.
