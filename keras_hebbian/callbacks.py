@@ -168,22 +168,21 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self._error = None
-
-    def _hebbian_layers(self):
-        from keras_hebbian.models import hebbian_layers
-
-        return hebbian_layers(self.model)
+        self._layers = []
 
     def on_train_begin(self, logs=None):
+        from keras_hebbian.models import hebbian_layers
+
         self._error = None
-        for layer in self._hebbian_layers():
+        self._layers = hebbian_layers(self.model)  # once: checked after every batch
+        for layer in self._layers:
             layer.nonfinite_error = None
             layer.nonfinite_guarded = True
 
     def on_train_batch_end(self, batch, logs=None):
         if self._error is not None:
             return
-        for layer in self._hebbian_layers():
+        for layer in self._layers:
             if layer.nonfinite_error is not None:
                 self._error = layer.nonfinite_error
                 self.model.stop_training = True
@@ -191,7 +190,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         error, self._error = self._error, None
-        for layer in self._hebbian_layers():
+        for layer in self._layers:
             layer.nonfinite_error = None
             layer.nonfinite_guarded = False
         if error is not None:

@@ -6,14 +6,11 @@ from keras import ops
 
 from keras_hebbian import rules as rules_module
 from keras_hebbian.constraints import MaxSpectralNorm
-from keras_hebbian.layers.base import (
-    HebbianLayer,
-    check_learning_rate,
-    serialize_learning_rate,
-)
+from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.plastic import Synapses
 from keras_hebbian.rules.base import Presynaptic
-from keras_hebbian.validation import check_int, check_positive
+from keras_hebbian.validation import check_int, check_learning_rate, check_positive
+from keras_hebbian.validation import serialize_learning_rate
 
 DEFAULT_LATERAL_ITERATIONS = 10
 

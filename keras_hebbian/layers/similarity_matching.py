@@ -5,10 +5,9 @@ import numpy as np
 from keras import ops
 
 from keras_hebbian import rules
-from keras_hebbian.layers.base import check_learning_rate, serialize_learning_rate
 from keras_hebbian.layers.hebbian_dense import HebbianDense
 from keras_hebbian.layers.plastic import Synapses
-from keras_hebbian.validation import check_positive
+from keras_hebbian.validation import check_learning_rate, check_positive, serialize_learning_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
