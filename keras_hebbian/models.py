@@ -11,7 +11,7 @@ import warnings
 
 import keras
 
-from keras_hebbian import recipes, rules
+from keras_hebbian import backend, recipes, rules
 from keras_hebbian.callbacks import HebbianMonitor, NonFiniteGuard
 from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.hebbian_conv2d import HebbianConv2D
@@ -20,7 +20,17 @@ from keras_hebbian.validation import check_choice
 
 
 class _ReportsHebbianFigures:
-    """`fit()` adds a `NonFiniteGuard` and a `HebbianMonitor` unless given."""
+    """`fit()` adds a `NonFiniteGuard` and a `HebbianMonitor` unless given, and
+    runs `steps_per_execution` steps as one compiled program."""
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        fused = backend.fused_train_function(self)
+        if fused is not None:
+            self.train_function = fused
+        return self.train_function
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             **kwargs):
@@ -55,6 +65,16 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     The figures are computed from the weights once per epoch, outside the
     training step, so they cost the step nothing. The constructor is
     `keras.Sequential`'s (`layers`, `trainable`, `name`).
+
+    With `compile(steps_per_execution=N)`, every N batches run as one
+    compiled program: on JAX a `lax.scan` over the N batches (Keras' own
+    JAX trainer calls each step from Python), on TensorFlow Keras' own loop
+    in one graph (Keras' PyTorch trainer takes N = 1 only). It learns the
+    weights that N single steps learn, to float rounding, with less time per
+    step where a step is short (small batches, a GPU). Batch-level callbacks
+    then run once per N batches, as Keras documents for
+    `steps_per_execution`; a refused non-finite update stops `fit()` at the
+    end of the N batches that hold it.
 
     Example:
 

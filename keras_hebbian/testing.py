@@ -106,7 +106,8 @@ def check_rule(rule, kernel_shapes=None, atol=1e-5, rtol=1e-4, seed=0):
       `delta` has the kernel's shape and a float dtype, `new_state` has
       exactly the declared keys, each with its declared shape;
     - finite inputs give a finite delta and state;
-    - `effective_kernel(kernel)` keeps the kernel's shape;
+    - `effective_kernel(kernel)` keeps the kernel's shape and acts on each
+      unit's weights alone (a layer recomputes only the changed columns);
     - the update of a batch equals the update of that batch repeated twice:
       statistics are means over samples, so the batch size does not change
       the update;
@@ -287,6 +288,14 @@ class _RuleChecker:
             )
         if not np.all(np.isfinite(ops.convert_to_numpy(effective))):
             self.fail("`effective_kernel` of a finite kernel is non-finite (NaN or Inf).")
+        units = kernel.shape[-1]
+        if units > 1:
+            # A layer recomputes only the columns a sparse update changes.
+            part = ops.convert_to_numpy(self.call("effective_kernel", tensor[..., ::2]))
+            if not np.allclose(part, ops.convert_to_numpy(effective)[..., ::2], rtol=1e-5,
+                               atol=1e-6):
+                self.fail("`effective_kernel` must act on each unit's weights alone: on some "
+                          "of the units it gave other values than on all of them.")
         self.passed("effective_kernel")
         return ops.cast(effective, "float32")
 

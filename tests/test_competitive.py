@@ -341,3 +341,26 @@ def test_the_layer_alone_decides_the_column_path():
     dense = layer.propose(Synapses(layer.kernel_plastic, Presynaptic(many),
                                    keras.ops.matmul(many, layer.kernel.value)))
     assert type(dense) is Proposal
+
+
+@pytest.mark.parametrize(
+    "samples, units, k, ties",
+    [(100, 2000, 7, False), (100, 2000, 7, True), (20, 1001, 5, True), (6, 10, 3, True),
+     (4, 50, 50, False), (3, 64, 2, True)],
+)
+def test_top_k_indices_rank_like_a_stable_sort(samples, units, k, ties):
+    from keras_hebbian import backend
+
+    rng = np.random.default_rng(units + k)
+    values = rng.normal(size=(samples, units)).astype("float32")
+    if ties:  # few distinct values: many repeats, also among the largest
+        values = np.round(values * 2.0)
+        values[0] = 0.0
+    ranked = _numpy(backend.top_k_indices(_tensor(values), k))
+    reference = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    # the k largest values, in rank order
+    np.testing.assert_array_equal(np.take_along_axis(values, ranked, 1),
+                                  np.take_along_axis(values, reference, 1))
+    assert all(len(set(row)) == k for row in ranked.tolist())  # each unit once
+    if keras.backend.backend() != "torch":  # torch.topk orders repeats its own way
+        np.testing.assert_array_equal(ranked, reference)

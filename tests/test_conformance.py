@@ -156,6 +156,15 @@ class _ShrinkingKernel(rules.Rule):
         return kernel * 0.0, state
 
 
+class _MixedColumns(rules.Rule):
+    # Divides by the whole kernel's largest entry: each column depends on the others.
+    def effective_kernel(self, kernel):
+        return kernel / ops.max(ops.abs(kernel))
+
+    def compute_update(self, pre, post, kernel, state):
+        return pre.correlate(post), state
+
+
 @pytest.mark.parametrize(
     "rule, match",
     [
@@ -169,6 +178,7 @@ class _ShrinkingKernel(rules.Rule):
         (_NoConfig(rate=0.1), r"_NoConfig\(\).*does not round-trip.*`rate` is 0.5"),
         (_WrongConfig(), r"from_config\(rule.get_config\(\)\)` raised TypeError"),
         (_ShrinkingKernel(), r"effective_kernel.*must keep the kernel's shape"),
+        (_MixedColumns(), r"effective_kernel.*must act on each unit's weights alone"),
         (_NotReallySparse(), r"_NotReallySparse\(\).*`compute_column_update`"),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, rules.Rule) else "",

@@ -6,14 +6,18 @@ in `keras_hebbian.backend.jax`, `.tensorflow` and `.torch` (`.common` holds
 what they share), and this module exposes the running backend's, chosen once
 at import (Keras fixes its backend when it is imported):
 
-- `snapshot(value)`: the value a learning call's forward pass reads.
-- `scatter_columns(kernel, units, columns)` and `column_updates_pay(entries,
+- `snapshot(value, partner)`: the value a learning call's forward pass reads.
+- `assign_columns(variable, units, columns)` and `column_updates_pay(entries,
   units)`: writing a few columns of a kernel in place, and whether that beats
   a pass over the whole kernel.
+- `top_k_indices(values, k)`: the k largest responses of each sample, as
+  competitive rules rank their units.
 - `is_traced(tensor)` and `report_unless(condition, report)`: tell the Python
   side, from inside a compiled training step, that a learning call was
   refused.
 - `SUPPORTS_XLA_WITH_REPORTS`: whether XLA can compile a step that reports.
+- `fused_train_function(model)`: `compile(steps_per_execution=N)`'s N steps
+  as one compiled program, where Keras' own trainer dispatches each step.
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
   weight-gradient kernels of `keras_hebbian.layers.conv_correlation`.
 
@@ -36,7 +40,9 @@ else:
 COLUMN_UPDATES = _current.COLUMN_UPDATES
 SUPPORTS_XLA_WITH_REPORTS = _current.SUPPORTS_XLA_WITH_REPORTS
 snapshot = _current.snapshot
-scatter_columns = _current.scatter_columns
+top_k_indices = _current.top_k_indices
+fused_train_function = _current.fused_train_function
+assign_columns = _current.assign_columns
 is_traced = _current.is_traced
 report_unless = _current.report_unless
 conv_methods = _current.conv_methods
@@ -57,14 +63,16 @@ def column_updates_pay(entries, units):
 
 __all__ = [
     "BACKEND",
+    "assign_columns",
     "COLUMN_UPDATES",
     "SUPPORTS_XLA_WITH_REPORTS",
     "column_updates_pay",
     "conv_methods",
     "default_conv_method",
+    "fused_train_function",
     "is_traced",
     "native_conv_correlation",
     "report_unless",
-    "scatter_columns",
     "snapshot",
+    "top_k_indices",
 ]

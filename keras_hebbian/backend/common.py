@@ -8,8 +8,14 @@ COLUMN_UPDATES = False
 SUPPORTS_XLA_WITH_REPORTS = True
 
 
-def snapshot(value):
-    """The value of a plastic variable for a forward pass that learns."""
+def snapshot(value, partner=None):
+    """The value of a plastic variable for a forward pass that learns.
+
+    Args:
+        value: the variable's value.
+        partner: the tensor `value` is multiplied with (the layer's inputs),
+            when known.
+    """
     return value
 
 
@@ -25,6 +31,32 @@ def scatter_columns(kernel, units, columns):
         [ops.reshape(row_index, (-1,)), ops.reshape(column_index, (-1,))], axis=1
     )
     return ops.scatter_update(kernel, coordinates, ops.reshape(columns, (-1,)))
+
+
+def top_k_indices(values, k):
+    """Per row of `values` `(samples, units)`: the indices of the k largest entries, by rank.
+
+    An int tensor `(samples, k)`; an entry equal to a higher-ranked one
+    takes the next rank.
+    """
+    return ops.top_k(values, k)[1]
+
+
+def assign_columns(variable, units, columns):
+    """Assign `columns` `(rows, m)` to the columns `units` `(m,)` of a 2D variable.
+
+    Repeated units carry equal columns.
+    """
+    variable.assign(scatter_columns(variable.value, units, columns))
+
+
+def fused_train_function(model):
+    """A train function running `model.steps_per_execution` steps as one program, or `None`.
+
+    `None` where Keras' own already does (TensorFlow: a `tf.while_loop` in one
+    graph) or where nothing would be gained.
+    """
+    return None
 
 
 def is_traced(tensor):

@@ -2,7 +2,13 @@
 
 import tensorflow as tf
 
-from keras_hebbian.backend.common import report_now, scatter_columns, snapshot  # noqa: F401
+from keras_hebbian.backend.common import (  # noqa: F401
+    assign_columns,
+    fused_train_function,
+    report_now,
+    snapshot,
+    top_k_indices,
+)
 
 #: Gathering and scattering columns cost more than the dense update here
 #: (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s).

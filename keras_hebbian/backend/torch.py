@@ -5,19 +5,32 @@ from keras import ops
 
 from keras_hebbian.backend.common import (  # noqa: F401
     SUPPORTS_XLA_WITH_REPORTS,
+    fused_train_function,
     is_traced,
     report_unless,
-    scatter_columns,
+    top_k_indices,
 )
 
 COLUMN_UPDATES = True
 
 
-def snapshot(value):
-    """A copy: the assign is an in-place `copy_`, and if autograd saved the very
-    tensor the forward pass read (a trainable layer upstream needs it for its
-    gradient), the assign would break the backward pass."""
+def snapshot(value, partner=None):
+    """A copy, unless `partner` is known and needs no gradient.
+
+    The assigns are in place (`copy_`, `index_copy_`): if autograd saved the
+    very tensor the forward pass read (a trainable layer upstream needs the
+    gradient of `partner`, the tensor `value` is multiplied with), the assign
+    would break the backward pass.
+    """
+    if partner is not None and not getattr(partner, "requires_grad", True):
+        return value
     return ops.copy(value)
+
+
+def assign_columns(variable, units, columns):
+    """Copy `columns` into the columns `units` of the variable, in place."""
+    with torch.no_grad():
+        variable.value.index_copy_(1, units.long(), columns.to(variable.value.dtype))
 
 
 def conv_methods(strides, dilation_rate):

@@ -170,6 +170,10 @@ class HebbianLayer(keras.layers.Layer):
                 keras.initializers.Constant(mask), aggregation="only_first_replica",
             )
             variable.assign(ops.where(mask_variable.value > 0, variable.value, 0.0))
+        effective = None
+        if not rule.identity_kernel:
+            effective = self._add_state(f"effective_{name}", shape, "zeros")
+            effective.assign(rule.effective_kernel(variable.value))
         prefix = "rule" if name == "kernel" else f"{name}_rule"
         state = {
             key: self._add_state(f"{prefix}_{key}", tuple(state_shape), state_initializer)
@@ -178,7 +182,7 @@ class HebbianLayer(keras.layers.Layer):
         if getattr(self, "iterations", None) is None:
             self.iterations = self._add_state("iterations", (), "zeros", dtype="int32",
                                               aggregation="only_first_replica")
-        return Plastic(variable, mask_variable, rule, learning_rate, constraint, state)
+        return Plastic(variable, mask_variable, rule, learning_rate, constraint, state, effective)
 
     # -- calling --------------------------------------------------------------
 
@@ -186,12 +190,31 @@ class HebbianLayer(keras.layers.Layer):
         """Whether a call learns: training, and the layer is trainable."""
         return bool(training) and self.trainable
 
-    def read(self, plastic, learning):
-        """A plastic matrix's value for the forward pass, in the compute dtype."""
+    def read(self, plastic, learning, partner=None):
+        """A plastic matrix's value for the forward pass, in the compute dtype.
+
+        Args:
+            plastic: the `Plastic` matrix.
+            learning: bool, whether the call learns.
+            partner: the tensor the value is multiplied with (the inputs),
+                when known: a backend whose assigns are in place then copies
+                the value only if that tensor needs a gradient.
+        """
         value = plastic.variable.value
         if learning:
-            value = backend.snapshot(value)
+            value = backend.snapshot(value, partner)
         return ops.cast(value, self.compute_dtype)
+
+    def read_effective(self, plastic, learning, partner=None):
+        """`plastic.rule.effective_kernel` of the matrix, for the forward pass.
+
+        A learning call reads the copy the layer keeps (`Plastic.effective`);
+        any other call computes it from the matrix. Arguments as in `read`.
+        """
+        if learning and plastic.effective is not None:
+            value = backend.snapshot(plastic.effective.value, partner)
+            return ops.cast(value, self.compute_dtype)
+        return plastic.rule.effective_kernel(self.read(plastic, learning, partner))
 
     def call(self, inputs, training=None):
         learning = self.learns(training)

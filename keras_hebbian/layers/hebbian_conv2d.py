@@ -224,7 +224,7 @@ class HebbianConv2D(HebbianLayer):
         if top or bottom or left or right:
             mode = "reflect" if self.padding == "reflect" else "constant"
             padded = ops.pad(inputs, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
-        kernel = self.rule.effective_kernel(self.read(self.kernel_plastic, learning))
+        kernel = self.read_effective(self.kernel_plastic, learning, padded)
         outputs = ops.conv(padded, kernel, strides=self.strides, padding="valid",
                            dilation_rate=self.dilation_rate)
         outputs = self.activate(outputs)

@@ -175,7 +175,7 @@ class HebbianDense(HebbianLayer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
 
     def respond(self, inputs, learning):
-        kernel = self.rule.effective_kernel(self.read(self.kernel_plastic, learning))
+        kernel = self.read_effective(self.kernel_plastic, learning, inputs)
         drive = ops.matmul(inputs, kernel)
         if self.bias is not None:
             drive = drive + self.bias

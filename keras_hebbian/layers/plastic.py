@@ -53,15 +53,27 @@ class Plastic:
         learning_rate: float or `LearningRateSchedule`.
         constraint: callable applied after each update, or `None`.
         state: dict of the rule's state variables.
+        effective: for a rule whose `effective_kernel` is not the identity, a
+            float32 variable holding `rule.effective_kernel(variable)`,
+            assigned with the matrix (only the changed columns, when an update
+            changes a few), which the forward pass of a learning call reads;
+            otherwise `None`.
     """
 
-    def __init__(self, variable, mask, rule, learning_rate, constraint, state):
+    def __init__(self, variable, mask, rule, learning_rate, constraint, state, effective=None):
         self.variable = variable
         self.mask = mask
         self.rule = rule
         self.learning_rate = learning_rate
         self.constraint = constraint
         self.state = state
+        self.effective = effective
+
+    def assign(self, weights):
+        """Assign the whole matrix (and the effective kernel that follows it)."""
+        self.variable.assign(weights)
+        if self.effective is not None:
+            self.effective.assign(self.rule.effective_kernel(weights))
 
 
 class Synapses(NamedTuple):
@@ -95,8 +107,11 @@ class Proposal:
 
     def assign(self, values):
         """Assign `values` (ordered as `proposed()`) to the matrix and its state."""
-        self.plastic.variable.assign(values[0])
-        for variable, value in zip(self.plastic.state.values(), values[1:]):
+        self.plastic.assign(values[0])
+        self._assign_state(values[1:])
+
+    def _assign_state(self, values):
+        for variable, value in zip(self.plastic.state.values(), values):
             variable.assign(value)
 
 
@@ -115,8 +130,12 @@ class ColumnProposal(Proposal):
         return [self.old] + super().current()[1:]
 
     def assign(self, values):
-        columns = backend.scatter_columns(self.plastic.variable.value, self.units, values[0])
-        super().assign([columns] + list(values[1:]))
+        plastic = self.plastic
+        backend.assign_columns(plastic.variable, self.units, values[0])
+        if plastic.effective is not None:
+            backend.assign_columns(plastic.effective, self.units,
+                                   plastic.rule.effective_kernel(values[0]))
+        self._assign_state(values[1:])
 
 
 def all_finite(tensors):

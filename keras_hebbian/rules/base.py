@@ -175,7 +175,10 @@ class Rule(Configurable):
 
         The identity for most rules; `KrotovHopfield` returns
         `sign(W) |W|^(p-1)`. The layer computes its outputs (and so the
-        responses the rule sees) with this.
+        responses the rule sees) with this. It must act on each unit's
+        weights (each column of a dense kernel) alone: a layer keeps the
+        effective kernel as a variable and, when a batch changes a few units,
+        computes only their columns again.
 
         Args:
             kernel: float32 tensor, the kernel.
@@ -184,6 +187,11 @@ class Rule(Configurable):
             A tensor of the kernel's shape.
         """
         return kernel
+
+    @property
+    def identity_kernel(self):
+        """Whether `effective_kernel` is the identity (the layer then keeps no copy)."""
+        return type(self).effective_kernel is Rule.effective_kernel
 
     def state_spec(self, kernel_shape):
         """State the rule keeps between batches.
@@ -318,7 +326,9 @@ class Rule(Configurable):
                 )
         units, columns, new_state = self.core_column_update(pre, post, kernel, state)
         if transforms:
-            columns = _apply(transforms, columns, ops.take(kernel, units, axis=1))
+            uses_kernel = any(transform.uses_kernel for transform in transforms)
+            columns = _apply(transforms, columns,
+                             ops.take(kernel, units, axis=1) if uses_kernel else None)
             # A per-unit reduction may round a repeated unit's columns apart by
             # an ulp: every repeat takes the column of the unit's first entry.
             columns = ops.take(columns, _first_entries(units), axis=1)
@@ -369,7 +379,8 @@ def _column_update(pre, kernel, indices, signal, currents):
     first = _first_entries(units)
     hebbian = ops.segment_sum(x * ops.expand_dims(g, 1), first, num_segments=entries)
     g_currents = ops.segment_sum(g_currents, first, num_segments=entries)
-    hebbian = ops.take(hebbian, first, axis=0) / pre.num_samples
+    hebbian = ops.transpose(ops.take(hebbian, first, axis=0)) / pre.num_samples
     g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
-    old = ops.transpose(ops.take(kernel, units, axis=1))
-    return units, ops.transpose(hebbian - old * ops.expand_dims(g_currents, 1))
+    # Columns are gathered as they lie, `(in_features, entries)`: gathered
+    # transposed, each entry would read its weights one cache line apart.
+    return units, hebbian - ops.take(kernel, units, axis=1) * g_currents

@@ -8,6 +8,7 @@ norm, so the units become prototypes of the inputs they win.
 import keras
 from keras import ops
 
+from keras_hebbian import backend
 from keras_hebbian.rules.base import Rule
 from keras_hebbian.rules.transforms import scale_by_max, scale_by_norm_distance
 from keras_hebbian.validation import check_int, check_non_negative, check_positive
@@ -20,25 +21,6 @@ def _check_at_most_units(name, value, kernel_shape):
             f"`{name}` must be at most the number of units ({units}). "
             f"Received: {name}={value}"
         )
-
-
-def _first_and_kth(values, k):
-    """Per row: the index of the largest entry and of the k-th largest.
-
-    The k-th largest value is found by `k - 1` rounds of masking every entry
-    at or above the running maximum, then each index by one `argmax`. Inside
-    a fused XLA CPU training step this is far faster than `top_k` (1.4 ms
-    against up to 50 ms for 100 x 2000). Tied values count once.
-    """
-    first_value = ops.max(values, axis=-1)
-    kth_value = first_value
-    masked = values
-    for _ in range(k - 1):
-        masked = ops.where(masked >= ops.expand_dims(kth_value, -1), -float("inf"), masked)
-        kth_value = ops.max(masked, axis=-1)
-    first = ops.argmax(values, axis=-1)
-    kth = ops.argmax(ops.equal(values, ops.expand_dims(kth_value, -1)), axis=-1)
-    return first, kth
 
 
 # accepted values of `SoftHebb(max_normalize=...)` and what is stored for each
@@ -110,9 +92,10 @@ class KrotovHopfield(Rule):
 
     def sparse_signal(self, post):
         # g is +1 at the winner, -delta at the k-th unit, 0 elsewhere.
-        first, kth = _first_and_kth(post, self.k)
-        ones = ops.ones_like(first, dtype="float32")
-        return ops.stack([first, kth], axis=1), ops.stack([ones, -self.delta * ones], axis=1)
+        ranked = backend.top_k_indices(post, self.k)
+        indices = ops.take(ranked, [0, self.k - 1], axis=1)
+        ones = ops.ones_like(indices[:, :1], dtype="float32")
+        return indices, ops.concatenate([ones, -self.delta * ones], axis=1)
 
     def transforms(self):
         return [scale_by_max()]
@@ -242,8 +225,8 @@ class WinnerTakeAll(Rule):
 
     def sparse_signal(self, post):
         # y is 1 at the k winners, 0 elsewhere.
-        currents, winners = ops.top_k(post, self.k, sorted=False)
-        return winners, ops.ones_like(currents)
+        winners = backend.top_k_indices(post, self.k)
+        return winners, ops.ones_like(winners, dtype="float32")
 
     def transforms(self):
         return [scale_by_max()] if self.max_normalize else []

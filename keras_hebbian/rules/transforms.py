@@ -38,6 +38,8 @@ class Transform(Configurable):
             columns alone (as `Rule.compute_column_update` does). True for a
             transform that acts on each unit by itself or divides by a global
             maximum; False for one that changes every weight (`add_decay`).
+        uses_kernel: whether `__call__` reads its `kernel` argument; a
+            transform that does not (`scale_by_max`) may be passed `None`.
 
     Example:
 
@@ -58,6 +60,7 @@ class Transform(Configurable):
     """
 
     keeps_columns = True
+    uses_kernel = True
 
     #: The name `repr` shows: the constructor that users call.
     _constructor = None
@@ -108,6 +111,7 @@ class ScaleByMax(Transform):
     """Division by the largest absolute entry; made by `scale_by_max`."""
 
     _constructor = "scale_by_max"
+    uses_kernel = False
 
     def __init__(self, per_unit=False):
         if not isinstance(per_unit, bool):
@@ -252,6 +256,10 @@ class Chain(Rule):
 
     def effective_kernel(self, kernel):
         return self.rule.effective_kernel(kernel)
+
+    @property
+    def identity_kernel(self):
+        return self.rule.identity_kernel
 
     def state_spec(self, kernel_shape):
         return self.rule.state_spec(kernel_shape)

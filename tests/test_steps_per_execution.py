@@ -1,0 +1,144 @@
+"""Several steps per compiled call, and the effective kernel a layer keeps.
+
+`compile(steps_per_execution=N)` on `keras_hebbian.models` runs N batches as
+one program (on JAX a `lax.scan`); it must learn exactly what N separate steps
+learn, keep per-epoch callbacks, and still stop on a non-finite batch.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hebbian import backend, layers, models, recipes, rules
+
+
+def _dense_krotov():
+    return recipes.krotov_hopfield_dense(64, None, learning_rate=0.05, k=3, seed=1)
+
+
+def _dense_softhebb():
+    return layers.HebbianDense(12, rule=rules.SoftHebb(temperature=0.5), learning_rate=0.05,
+                               kernel_initializer="random_normal", seed=1)
+
+
+def _dense_oja_lateral():
+    return layers.HebbianDense(6, rule="oja", lateral="anti_hebbian", learning_rate=0.02,
+                               seed=1)
+
+
+def _conv_softhebb():
+    return layers.HebbianConv2D(4, 3, rule=rules.SoftHebb(temperature=0.5),
+                                learning_rate=0.05, kernel_initializer="random_normal",
+                                seed=1)
+
+
+CASES = {
+    "krotov_hopfield": (_dense_krotov, (16,)),
+    "softhebb": (_dense_softhebb, (16,)),
+    "oja_lateral": (_dense_oja_lateral, (16,)),
+    "conv_softhebb": (_conv_softhebb, (8, 8, 2)),
+}
+
+
+def _data(shape, samples=85, seed=0):
+    return np.random.default_rng(seed).random((samples, *shape)).astype("float32")
+
+
+def _train(make, shape, x, steps, epochs=2, callbacks=None):
+    if steps > 1 and keras.backend.backend() == "torch":
+        pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
+    keras.utils.set_random_seed(0)
+    model = models.Sequential([keras.Input(shape), make()])
+    model.compile(steps_per_execution=steps)
+    history = model.fit(x, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
+                        callbacks=callbacks)
+    return model, history
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_several_steps_per_call_learn_what_single_steps_learn(case):
+    make, shape = CASES[case]
+    # 85 samples in batches of 8: 10 full batches and a short one, so that an
+    # execution of 4 steps ends the epoch with 3 batches, one of them short.
+    x = _data(shape)
+    single, _ = _train(make, shape, x, steps=1)
+    fused, _ = _train(make, shape, x, steps=4)
+    for a, b in zip(single.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    layer = fused.layers[0]
+    assert int(layer.iterations.numpy()) == 2 * 11  # every batch of both epochs learned
+    untrained, _ = _train(make, shape, x, steps=4, epochs=0)
+    assert not np.allclose(untrained.layers[0].kernel.numpy(), layer.kernel.numpy())
+
+
+def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
+    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    model.compile(steps_per_execution=4)
+    model.make_train_function()
+    fused = backend.fused_train_function(model)
+    if keras.backend.backend() == "jax":
+        assert fused is not None
+        assert model.train_function.__qualname__ == fused.__qualname__
+    else:  # TensorFlow loops over the steps in one graph already
+        assert fused is None
+    model.compile(steps_per_execution=1)
+    assert backend.fused_train_function(model) is None
+
+
+def test_callbacks_see_every_epoch_with_several_steps_per_call():
+    epochs = []
+
+    class Epochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append((epoch, dict(logs)))
+
+    _, history = _train(_dense_krotov, (16,), _data((16,)), steps=4, epochs=3,
+                        callbacks=[Epochs()])
+    assert [epoch for epoch, _ in epochs] == [0, 1, 2]
+    assert all("hebbian_dense/weight_norm" in logs for _, logs in epochs)
+    assert len(history.history["hebbian_dense/weight_norm"]) == 3
+
+
+def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call():
+    x = _data((16,))
+    x[20, 3] = np.nan  # in the third batch, inside the first execution
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
+    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    model.compile(steps_per_execution=4)
+    with pytest.raises(FloatingPointError, match="NaN or Inf"):
+        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    layer = model.layers[0]
+    assert np.all(np.isfinite(layer.kernel.numpy()))
+    # the refused batch changed nothing, and fit() stopped within the first epoch
+    assert int(layer.iterations.numpy()) <= 11 - 1
+
+
+@pytest.mark.parametrize("case", ["krotov_hopfield", "conv_softhebb"])
+def test_the_effective_kernel_kept_follows_the_kernel(case, tmp_path):
+    make, shape = CASES[case]
+    if case == "conv_softhebb":  # a convolution through the p-power of Krotov & Hopfield
+        def make():
+            return layers.HebbianConv2D(4, 3, rule=rules.KrotovHopfield(k=2),
+                                        learning_rate=0.05,
+                                        kernel_initializer="random_normal", seed=1)
+    model, _ = _train(make, shape, _data(shape), steps=1)
+    layer = model.layers[0]
+    kernel = layer.kernel.numpy()
+    kept = layer.kernel_plastic.effective.numpy()
+    np.testing.assert_allclose(kept, kernel * np.abs(kernel), rtol=1e-6, atol=1e-7)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(loaded.layers[0].kernel_plastic.effective.numpy(), kept)
+
+
+def test_rules_with_an_identity_effective_kernel_keep_no_copy():
+    layer = layers.HebbianDense(4, rule="oja")
+    layer.build((None, 3))
+    assert layer.kernel_plastic.effective is None
+    assert rules.chain("oja", rules.scale_by_max()).identity_kernel
+    assert not rules.chain(rules.KrotovHopfield(k=2), rules.scale_by_max()).identity_kernel
+    assert len(layer.weights) == 2  # kernel, iterations
