@@ -111,13 +111,24 @@ class Model(_ReportsHebbianFigures, keras.Model):
     """
 
 
+#: The pooling kinds of `softhebb_block`.
+POOLS = ("max", "avg", "avg4")
+
+
 def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate,
-                   triangle_power, pool="max", seed=None, name=None, rule=None):
+                   triangle_power, pool="max", seed=None, name=None, rule=None, rate_power=0.5):
     """One SoftHebb convolutional block (Journe et al., ICLR 2023).
 
     Non-affine batch normalisation, a `HebbianConv2D` learning by SoftHebb
     (reflect padding, norm-adaptive rate), the `Triangle` activation and
-    pooling (`"max"`: 4x4 windows, stride 2; `"avg"`: 2x2, stride 2).
+    pooling of stride 2, one of the paper's three kinds:
+
+    - `"max"`: 4x4 windows, `"same"` padding (the paper's `max_4_2_1`:
+      the same windows on even sizes);
+    - `"avg"`: 2x2 windows, no padding (`avg_2_2_0`);
+    - `"avg4"`: one pixel of zeros around the maps, then 4x4 average
+      windows; the zeros count in the average, as in PyTorch's
+      `AvgPool2d(4, 2, padding=1)` (`avg_4_2_1`).
 
     Args:
         filters: int, the block's filters.
@@ -128,48 +139,66 @@ def softhebb_block(filters, kernel_size, in_channels, temperature, learning_rate
         temperature: float, SoftHebb's softmax temperature.
         learning_rate: float or schedule.
         triangle_power: float, the `Triangle` exponent.
-        pool: `"max"` or `"avg"`.
+        pool: `"max"`, `"avg"` or `"avg4"`. Defaults to `"max"`.
         seed: int or `None`.
         name: prefix of the layers' names.
         rule: a rule (or its name) to learn with instead of
-            `SoftHebb(temperature=temperature)`.
+            `SoftHebb(temperature=temperature, power=rate_power)`.
+        rate_power: float > 0, the exponent of SoftHebb's norm-adaptive
+            learning rate. Defaults to `0.5`.
 
     Returns:
-        A list of four Keras layers.
+        A list of Keras layers: normalisation, convolution, activation and
+        pooling (with `pool="avg4"`, a `ZeroPadding2D` before the pooling).
+
+    Example:
+
+    ```python
+    layers = [keras.Input((96, 96, 3))]
+    layers += models.softhebb_block(96, 5, 3, 1.0, 0.08, 0.7, pool="avg4", name="block1")
+    model = models.Sequential(layers)  # output (None, 48, 48, 96)
+    ```
     """
     prefix = f"{name}_" if name else ""
     fan_in = in_channels * kernel_size * kernel_size
-    check_choice("pool", pool, ("max", "avg"))
+    check_choice("pool", pool, POOLS)
     if pool == "max":
-        pooling = keras.layers.MaxPooling2D(4, strides=2, padding="same", name=f"{prefix}pool")
+        pooling = [keras.layers.MaxPooling2D(4, strides=2, padding="same", name=f"{prefix}pool")]
+    elif pool == "avg":
+        pooling = [keras.layers.AveragePooling2D(2, strides=2, name=f"{prefix}pool")]
     else:
-        pooling = keras.layers.AveragePooling2D(2, strides=2, name=f"{prefix}pool")
+        pooling = [keras.layers.ZeroPadding2D(1, name=f"{prefix}pad"),
+                   keras.layers.AveragePooling2D(4, strides=2, name=f"{prefix}pool")]
+    if rule is None:
+        rule = rules.SoftHebb(temperature=temperature, power=rate_power)
     return [
         keras.layers.BatchNormalization(center=False, scale=False, name=f"{prefix}norm"),
         HebbianConv2D(
             filters,
             kernel_size,
             padding="reflect",
-            rule=rules.SoftHebb(temperature=temperature) if rule is None else rule,
+            rule=rule,
             learning_rate=learning_rate,
             kernel_initializer=recipes.softhebb_conv_initializer(fan_in, seed=seed),
             seed=seed,
             name=f"{prefix}conv",
         ),
         Triangle(power=triangle_power, name=f"{prefix}triangle"),
-        pooling,
+        *pooling,
     ]
 
 
 def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=None):
     """The three-block SoftHebb network for CIFAR-10: 96 -> 384 -> 1536 filters.
 
-    Hyperparameters of the paper's code: kernels 5, 3, 3; inverse
-    temperatures 1, 0.65, 0.25; Triangle powers 0.7, 1.4, 1.0; learning rates
-    0.08, 0.005, 0.01; max, max, average pooling
-    (`keras_hebbian.recipes.SOFTHEBB_CIFAR10_BLOCKS`). The model outputs the
-    flattened features of the last block (24,576 for 32x32 inputs), for a
-    linear head.
+    Hyperparameters of the paper's code (`presets.json`, model
+    `4SoftHebbCnnCIFAR`): kernels 5, 3, 3; inverse temperatures 1, 0.65,
+    0.25; Triangle powers 0.7, 1.4, 1.0; learning rates 0.08, 0.005, 0.01;
+    max, max, average pooling (`keras_hebbian.recipes.SOFTHEBB_CIFAR10_BLOCKS`).
+    The paper's code trains it on CIFAR-10's 50,000 training images, pixels
+    in [0, 1], one epoch in batches of 10. The model outputs the flattened
+    features of the last block (4 x 4 x 1536 = 24,576 for 32x32 inputs), for
+    a linear head.
 
     Args:
         input_shape: `(height, width, channels)`.
@@ -181,6 +210,13 @@ def softhebb_cifar10(input_shape=(32, 32, 3), width=1.0, seed=None, block_rules=
 
     Returns:
         A `Sequential`, to `compile()` and `fit(x)` without labels.
+
+    Example:
+
+    ```python
+    model = models.softhebb_cifar10()
+    model.output_shape  # (None, 24576)
+    ```
     """
     return _softhebb(input_shape, recipes.SOFTHEBB_CIFAR10_BLOCKS, width, seed,
                      "softhebb_cifar10", block_rules)
@@ -215,6 +251,82 @@ def softhebb_mnist(input_shape=(28, 28, 1), width=1.0, seed=None, blocks=3, bloc
     return _softhebb(input_shape, specs[blocks], width, seed, "softhebb_mnist", block_rules)
 
 
+def softhebb_stl10(input_shape=(96, 96, 3), width=1.0, seed=None, block_rules=None):
+    """The four-block SoftHebb network for STL-10: 96 -> 384 -> 1536 -> 6144 filters.
+
+    Hyperparameters of the paper's code (`presets.json`, model
+    `5SoftHebbCnnSTL`, `keras_hebbian.recipes.SOFTHEBB_STL10_BLOCKS`):
+    kernels 5, 3, 3, 3; inverse temperatures 1, 0.65, 0.45, 0.25; Triangle
+    powers 0.7, 0.7, 1.4, 1.0; learning rates 0.08, 0.005, 0.01, 0.01;
+    pooling 4x4 average with one pixel of zero padding, 4x4 max, 4x4 average
+    with padding, 2x2 average, all of stride 2. STL-10's images are 96x96x3
+    (pixels in [0, 1]); the paper's code trains the blocks on the 100,000
+    unlabelled images. The model outputs the flattened features of the last
+    block (6 x 6 x 6144 = 221,184 for 96x96 inputs), for a linear head.
+
+    Args:
+        input_shape: `(height, width, channels)`. Defaults to `(96, 96, 3)`.
+        width: multiplies every block's filters (`1.0`: the published sizes).
+        seed: int or `None`.
+        block_rules: `None`, or a list of four entries: a rule (or its name)
+            replacing that block's SoftHebb rule, or `None` to keep it.
+
+    Returns:
+        A `Sequential`, to `compile()` and `fit(x)` without labels.
+
+    Example:
+
+    ```python
+    model = models.softhebb_stl10()
+    model.output_shape  # (None, 221184)
+    ```
+    """
+    return _softhebb(input_shape, recipes.SOFTHEBB_STL10_BLOCKS, width, seed,
+                     "softhebb_stl10", block_rules)
+
+
+def softhebb_imagenet(input_shape=(160, 160, 3), width=1.0, seed=None, block_rules=None):
+    """The five-block SoftHebb network for ImageNet: 48 -> 192 -> 768 -> 3072 -> 12288 filters.
+
+    Hyperparameters of the paper's code (`presets.json`, model
+    `6SoftHebbCnnImNet`, `keras_hebbian.recipes.SOFTHEBB_IMAGENET_BLOCKS`):
+    kernels 5, 3, 3, 3, 3; inverse temperatures 1.1, 0.7, 0.5, 0.4, 0.25;
+    Triangle powers 0.7, 0.7, 0.7, 1.4, 1.0; learning rates 0.08, 0.01,
+    0.01, 0.01, 0.01; four 4x4 max poolings then a 2x2 average, all of
+    stride 2; the norm-adaptive rate's exponent is 0.75 (the code's default,
+    which this preset does not override; the other networks use 0.5).
+
+    The images are full ImageNet (ILSVRC-2012, 1000 classes) resized to
+    160x160: the paper's code (`dataset.py`, presets `ImageNet_1160` and
+    `ImageNet_200aug160`) trains the blocks for one epoch on 128,116
+    randomly drawn training images (a tenth) in batches of 10, each a random
+    resized crop to 160x160 with a random horizontal flip, normalised with
+    ImageNet's channel means and standard deviations; test images are
+    resized to 160x160. The model outputs the flattened features of the
+    last block (5 x 5 x 12288 = 307,200 for 160x160 inputs), for a linear
+    head.
+
+    Args:
+        input_shape: `(height, width, channels)`. Defaults to `(160, 160, 3)`.
+        width: multiplies every block's filters (`1.0`: the published sizes).
+        seed: int or `None`.
+        block_rules: `None`, or a list of five entries: a rule (or its name)
+            replacing that block's SoftHebb rule, or `None` to keep it.
+
+    Returns:
+        A `Sequential`, to `compile()` and `fit(x)` without labels.
+
+    Example:
+
+    ```python
+    model = models.softhebb_imagenet()
+    model.output_shape  # (None, 307200)
+    ```
+    """
+    return _softhebb(input_shape, recipes.SOFTHEBB_IMAGENET_BLOCKS, width, seed,
+                     "softhebb_imagenet", block_rules)
+
+
 def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
     if block_rules is None:
         block_rules = [None] * len(blocks)
@@ -230,7 +342,7 @@ def _softhebb(input_shape, blocks, width, seed, name, block_rules=None):
         layers += softhebb_block(filters, block.kernel_size, channels, block.temperature,
                                  block.learning_rate, block.triangle_power, block.pool,
                                  seed=None if seed is None else seed + index, name=f"block{index}",
-                                 rule=rule)
+                                 rule=rule, rate_power=block.rate_power)
         channels = filters
     layers.append(keras.layers.Flatten(name="features"))
     return Sequential(layers, name=name)

@@ -369,7 +369,13 @@ class SoftHebbBlock(NamedTuple):
             its inverse).
         learning_rate: float, the rule's learning rate.
         triangle_power: float, the `Triangle` activation's exponent.
-        pool: `"max"` (4x4 windows, stride 2) or `"avg"` (2x2, stride 2).
+        pool: `"max"` (4x4 windows, stride 2), `"avg"` (2x2, stride 2) or
+            `"avg4"` (4x4, stride 2, one pixel of zero padding counted in
+            the average): the paper's `max_4_2_1`, `avg_2_2_0` and
+            `avg_4_2_1`.
+        rate_power: float, the exponent of SoftHebb's norm-adaptive
+            learning rate (`SoftHebb(power=...)`, the paper's `power_lr`).
+            Defaults to `0.5`.
 
     Example:
 
@@ -383,11 +389,13 @@ class SoftHebbBlock(NamedTuple):
     learning_rate: float
     triangle_power: float
     pool: str
+    rate_power: float = 0.5
 
 
-#: The three blocks of the published CIFAR-10 network (the paper's code):
-#: kernels 5, 3, 3; inverse temperatures 1, 0.65, 0.25; Triangle powers 0.7,
-#: 1.4, 1.0; learning rates 0.08, 0.005, 0.01; max, max, average pooling.
+#: The three blocks of the published CIFAR-10 network (the paper's code,
+#: `presets.json`, model `4SoftHebbCnnCIFAR`): kernels 5, 3, 3; inverse
+#: temperatures 1, 0.65, 0.25; Triangle powers 0.7, 1.4, 1.0; learning rates
+#: 0.08, 0.005, 0.01; max, max, average pooling; adaptive-rate exponent 0.5.
 SOFTHEBB_CIFAR10_BLOCKS = (
     SoftHebbBlock(96, 5, 1.0, 0.08, 0.7, "max"),
     SoftHebbBlock(384, 3, 1 / 0.65, 0.005, 1.4, "max"),
@@ -400,4 +408,30 @@ SOFTHEBB_MNIST_BLOCKS = SOFTHEBB_CIFAR10_BLOCKS
 SOFTHEBB_MNIST_TWO_BLOCKS = (
     SOFTHEBB_MNIST_BLOCKS[0],
     SOFTHEBB_MNIST_BLOCKS[1]._replace(pool="avg"),
+)
+#: The four blocks of the published STL-10 network (the paper's code,
+#: `presets.json`, model `5SoftHebbCnnSTL`): 96 -> 384 -> 1536 -> 6144
+#: filters; kernels 5, 3, 3, 3; inverse temperatures 1, 0.65, 0.45, 0.25;
+#: Triangle powers 0.7, 0.7, 1.4, 1.0; learning rates 0.08, 0.005, 0.01,
+#: 0.01; pooling 4x4 average (padding 1), 4x4 max, 4x4 average (padding 1),
+#: 2x2 average, all of stride 2; adaptive-rate exponent 0.5.
+SOFTHEBB_STL10_BLOCKS = (
+    SoftHebbBlock(96, 5, 1.0, 0.08, 0.7, "avg4"),
+    SoftHebbBlock(384, 3, 1 / 0.65, 0.005, 0.7, "max"),
+    SoftHebbBlock(1536, 3, 1 / 0.45, 0.01, 1.4, "avg4"),
+    SoftHebbBlock(6144, 3, 1 / 0.25, 0.01, 1.0, "avg"),
+)
+#: The five blocks of the published ImageNet network (the paper's code,
+#: `presets.json`, model `6SoftHebbCnnImNet`): 48 -> 192 -> 768 -> 3072 ->
+#: 12288 filters; kernels 5, 3, 3, 3, 3; inverse temperatures 1.1, 0.7,
+#: 0.5, 0.4, 0.25; Triangle powers 0.7, 0.7, 0.7, 1.4, 1.0; learning rates
+#: 0.08, 0.01, 0.01, 0.01, 0.01; four 4x4 max poolings then a 2x2 average,
+#: all of stride 2; the preset sets no adaptive-rate exponent, so the code's
+#: default for convolutions, 0.75, applies.
+SOFTHEBB_IMAGENET_BLOCKS = (
+    SoftHebbBlock(48, 5, 1 / 1.1, 0.08, 0.7, "max", 0.75),
+    SoftHebbBlock(192, 3, 1 / 0.7, 0.01, 0.7, "max", 0.75),
+    SoftHebbBlock(768, 3, 1 / 0.5, 0.01, 0.7, "max", 0.75),
+    SoftHebbBlock(3072, 3, 1 / 0.4, 0.01, 1.4, "max", 0.75),
+    SoftHebbBlock(12288, 3, 1 / 0.25, 0.01, 1.0, "avg", 0.75),
 )

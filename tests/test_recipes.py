@@ -104,12 +104,12 @@ def test_cli_conv_initializer():
 
 
 def test_block_presets_are_the_published_settings():
-    cifar = [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
-             (1536, 3, 1 / 0.25, 0.01, 1.0, "avg")]
+    cifar = [(96, 5, 1.0, 0.08, 0.7, "max", 0.5), (384, 3, 1 / 0.65, 0.005, 1.4, "max", 0.5),
+             (1536, 3, 1 / 0.25, 0.01, 1.0, "avg", 0.5)]
     assert [tuple(block) for block in recipes.SOFTHEBB_CIFAR10_BLOCKS] == cifar
     assert [tuple(block) for block in recipes.SOFTHEBB_MNIST_BLOCKS] == cifar
     assert [tuple(block) for block in recipes.SOFTHEBB_MNIST_TWO_BLOCKS] == [
-        (96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "avg")]
+        (96, 5, 1.0, 0.08, 0.7, "max", 0.5), (384, 3, 1 / 0.65, 0.005, 1.4, "avg", 0.5)]
     block = recipes.SOFTHEBB_CIFAR10_BLOCKS[1]
     assert (block.filters, block.kernel_size, block.temperature, block.learning_rate,
             block.triangle_power, block.pool) == (384, 3, 1 / 0.65, 0.005, 1.4, "max")
