@@ -135,6 +135,16 @@ def test_the_effective_kernel_kept_follows_the_kernel(case, tmp_path):
     np.testing.assert_array_equal(loaded.layers[0].kernel_plastic.effective.numpy(), kept)
 
 
+def test_refresh_after_assigning_a_kernel_by_hand():
+    layer = _dense_krotov()
+    layer.build((None, 16))
+    kernel = np.random.default_rng(3).normal(size=(16, 64)).astype("float32")
+    layer.kernel.assign(kernel)
+    layer.refresh_effective_kernels()
+    np.testing.assert_allclose(layer.kernel_plastic.effective.numpy(), kernel * np.abs(kernel),
+                               rtol=1e-6)
+
+
 def test_rules_with_an_identity_effective_kernel_keep_no_copy():
     layer = layers.HebbianDense(4, rule="oja")
     layer.build((None, 3))

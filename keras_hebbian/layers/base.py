@@ -182,7 +182,20 @@ class HebbianLayer(keras.layers.Layer):
         if getattr(self, "iterations", None) is None:
             self.iterations = self._add_state("iterations", (), "zeros", dtype="int32",
                                               aggregation="only_first_replica")
-        return Plastic(variable, mask_variable, rule, learning_rate, constraint, state, effective)
+        plastic = Plastic(variable, mask_variable, rule, learning_rate, constraint, state,
+                          effective)
+        self._plastics = getattr(self, "_plastics", []) + [plastic]
+        return plastic
+
+    def refresh_effective_kernels(self):
+        """Compute each kept effective kernel (`Plastic.effective`) again from its matrix.
+
+        Learning, `set_weights` and loading keep them right; call this after
+        assigning a kernel by hand (`layer.kernel.assign(...)`).
+        """
+        for plastic in getattr(self, "_plastics", []):
+            if plastic.effective is not None:
+                plastic.effective.assign(plastic.rule.effective_kernel(plastic.variable.value))
 
     # -- calling --------------------------------------------------------------
 
