@@ -96,17 +96,28 @@ def top_k_indices(values, k):
     groups' maxima. Exact; equal entries rank by index, as `top_k` ranks them.
     """
     samples, units = values.shape
-    size = max(1, math.isqrt(units))
+    size = _group_size(units)
     groups = -(-units // size)
     index = jnp.arange(units, dtype="int32")
     if groups > k and 2 * k * size < units:
-        values = jnp.pad(values, ((0, 0), (0, groups * size - units)), constant_values=-jnp.inf)
+        if groups * size > units:
+            values = jnp.pad(values, ((0, 0), (0, groups * size - units)),
+                             constant_values=-jnp.inf)
         blocks = values.reshape(samples, groups, size)
         maxima = jnp.max(blocks, axis=-1)
         chosen = _ranked(maxima, jnp.arange(groups, dtype="int32"), k, groups)
         values = jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(samples, k * size)
         index = (chosen[:, :, None] * size + jnp.arange(size, dtype="int32")).reshape(samples, -1)
     return _ranked(values, jnp.broadcast_to(index, values.shape), k, units)
+
+
+def _group_size(units):
+    """About `sqrt(units)`: a divisor of `units` near it if there is one (no padding)."""
+    root = max(1, math.isqrt(units))
+    for size in sorted(range(max(1, root // 2), 2 * root + 1), key=lambda d: abs(d - root)):
+        if units % size == 0:
+            return size
+    return root
 
 
 def _ranked(values, index, k, count):

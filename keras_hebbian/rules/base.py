@@ -331,7 +331,8 @@ class Rule(Configurable):
                              ops.take(kernel, units, axis=1) if uses_kernel else None)
             # A per-unit reduction may round a repeated unit's columns apart by
             # an ulp: every repeat takes the column of the unit's first entry.
-            columns = ops.take(columns, _first_entries(units), axis=1)
+            if not all(transform.keeps_equal_columns for transform in transforms):
+                columns = ops.take(columns, _first_entries(units), axis=1)
         return units, columns, new_state
 
     def core_column_update(self, pre, post, kernel, state):

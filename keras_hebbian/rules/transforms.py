@@ -40,6 +40,10 @@ class Transform(Configurable):
             maximum; False for one that changes every weight (`add_decay`).
         uses_kernel: whether `__call__` reads its `kernel` argument; a
             transform that does not (`scale_by_max`) may be passed `None`.
+        keeps_equal_columns: whether equal columns of `delta` (a unit named
+            twice in a column update) stay exactly equal: true of an
+            elementwise transform or a division by one global value; a
+            per-unit reduction may round them an ulp apart.
 
     Example:
 
@@ -61,6 +65,7 @@ class Transform(Configurable):
 
     keeps_columns = True
     uses_kernel = True
+    keeps_equal_columns = False
 
     #: The name `repr` shows: the constructor that users call.
     _constructor = None
@@ -117,6 +122,7 @@ class ScaleByMax(Transform):
         if not isinstance(per_unit, bool):
             raise ValueError(f"`per_unit` must be True or False. Received: per_unit={per_unit!r}")
         self.per_unit = per_unit
+        self.keeps_equal_columns = not per_unit
 
     def __call__(self, delta, kernel):
         if self.per_unit:
