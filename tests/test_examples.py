@@ -15,6 +15,7 @@ EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
         ("quickstart.py", ["--epochs", "2", "--units", "4"], "hybrid Hebbian -> softmax"),
         ("lateral_decorrelation.py", ["--epochs", "2"], "mean |correlation| between units"),
         ("convergence.py", ["--epochs", "2", "--units", "10"], "mean distance to unit p-norm"),
+        ("mnist_completion.py", ["--dataset", "digits"], "recalled exactly"),
     ],
 )
 def test_example_runs(tmp_path, script, args, expected):
