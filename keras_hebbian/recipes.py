@@ -40,6 +40,7 @@ from typing import NamedTuple
 import keras
 
 from keras_hebbian import rules
+from keras_hebbian.layers.hebbian_conv2d import HebbianConv2D
 from keras_hebbian.layers.hebbian_dense import HebbianDense
 
 #: Standard deviation of the initial weights of `softhebb_dense` and
@@ -435,3 +436,72 @@ SOFTHEBB_IMAGENET_BLOCKS = (
     SoftHebbBlock(3072, 3, 1 / 0.4, 0.01, 1.4, "max", 0.75),
     SoftHebbBlock(12288, 3, 1 / 0.25, 0.01, 1.0, "avg", 0.75),
 )
+
+
+# -- a Hebbian layer between layers trained by backprop ---------------------------
+
+
+def hybrid_hebbian_block(units, steps, kernel_size=None, learning_rate=0.001, seed=None,
+                         **kwargs):
+    """A Hebbian layer to put between layers trained by backprop, with what must follow it.
+
+    Returns three layers: the Hebbian layer (`HebbianDense`, or
+    `HebbianConv2D` when `kernel_size` is given) learning by Sanger's rule
+    at a rate that decays linearly from `learning_rate` to zero over `steps`
+    updates, then `keras.layers.BatchNormalization`, then
+    `keras.layers.ReLU`. Trained in one `fit(x, y)` with the layers around
+    it, the Hebbian layer learns from inputs that backprop keeps changing,
+    and each part answers one way that goes wrong:
+
+    - Sanger's rule gives the units distinct directions (the leading
+      principal subspace of their inputs, in order), where Oja's rule turns
+      them all toward the same one and leaves the next layer a single
+      feature;
+    - the normalisation holds the scale of what the next layer sees while
+      the Hebbian layer's own output scale drifts;
+    - a small rate decaying to zero keeps the layer close to its start and
+      lets it settle before training ends.
+
+    In `benchmarks/hybrid.py` (MNIST) this block came within a fraction of
+    a point of the same network with the Hebbian layer left at its random
+    start (`trainable=False`), but did not beat it; see the "Hybrid
+    networks" section of `docs/benchmarks.md` for the measurements.
+
+    Args:
+        units: int >= 1, the Hebbian layer's units (filters when
+            `kernel_size` is given).
+        steps: int, the number of updates of the whole training (epochs
+            times batches per epoch), over which the rate decays to zero.
+        kernel_size: `None` for a `HebbianDense`, or an int or pair for a
+            `HebbianConv2D` with that kernel.
+        learning_rate: float > 0, the initial rate. Defaults to `0.001`.
+        seed: int or `None`: seeds the Hebbian layer's initial weights.
+        **kwargs: passed on to the Hebbian layer (`name`, `strides`,
+            `padding`, ...).
+
+    Returns:
+        A list `[hebbian_layer, BatchNormalization, ReLU]`.
+
+    Example:
+
+    ```python
+    epochs, batch_size = 3, 32
+    steps = epochs * -(-len(x) // batch_size)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        *recipes.hybrid_hebbian_block(64, steps, seed=0),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=epochs, batch_size=batch_size)
+    ```
+    """
+    rate = keras.optimizers.schedules.PolynomialDecay(learning_rate, max(1, steps), 0.0)
+    layer_kwargs = dict(rule=rules.Sanger(), learning_rate=rate, seed=seed, **kwargs)
+    if kernel_size is None:
+        layer = HebbianDense(units, **layer_kwargs)
+    else:
+        layer = HebbianConv2D(units, kernel_size, **layer_kwargs)
+    return [layer, keras.layers.BatchNormalization(), keras.layers.ReLU()]
