@@ -1,0 +1,39 @@
+"""The convolutional speed benchmark, end to end, on the backend under test.
+
+`benchmarks/conv_speed.py` times keras-hebbian's SoftHebb epoch beside a
+hand-written loop of the same algorithm; `--check` compares the two on a few
+batches from the same initial filters. With narrow blocks and 40 images the
+run takes seconds, and fails if the loop no longer learns what the library
+learns.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+
+
+def test_conv_speed_runs_and_its_loop_learns_what_the_library_learns():
+    backend = keras.backend.backend()
+    data = ["--data", str(MNIST)] if MNIST.is_file() else ["--synthetic"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "conv_speed.py"), "--backends", backend,
+         "--train", "40", "--batch-size", "10", "--width", "0.05", "--check", *data],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "(5 -> 19 -> 77 filters), batch 10, one epoch of 40 " in out
+    check = re.search(rf"^check \({backend}\): .*after (\d+) batches.*: (\w+)$", out, re.M)
+    assert check, out
+    assert check.group(1) == "4" and check.group(2) == "passed", check.group(0)
+    for label in ("keras-hebbian", "hand-written loop"):
+        row = re.search(rf"^{label} \({backend}\)\s+40(\s+[\d.]+){{4}}\s+\d+  \S", out, re.M)
+        assert row, f"no table row for {label}:\n{out}"
