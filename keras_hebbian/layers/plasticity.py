@@ -82,7 +82,7 @@ class _Plasticity(keras.layers.Layer):
         return _seeded(initializer, None if self.seed is None else self.seed + offset)
 
     def build_plasticity(self, pre, post):
-        """Create `alpha` `(pre, post)` and the rate: `eta`, or the modulator's weights."""
+        """Create `alpha` `(pre, post)`, the rate (`eta`, or the modulator's weights) and the bias."""
         self.alpha = self.add_weight(name="alpha", shape=(pre, post),
                                      initializer=self._initializer(self.alpha_initializer, 2))
         if self.neuromodulation:
@@ -96,6 +96,10 @@ class _Plasticity(keras.layers.Layer):
             self.eta = self.add_weight(
                 name="eta", shape=(), initializer=keras.initializers.Constant(self.initial_eta))
             self.modulation_kernel = self.modulation_bias = None
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.units,),
+                                        initializer=self.bias_initializer)
 
     def plastic_response(self, pre, trace):
         """`pre @ (alpha * Hebb)` per sample: `(batch, pre)`, `(batch, pre, post)` -> `(batch, post)`."""
@@ -269,10 +273,6 @@ class PlasticRNNCell(_Plasticity):
             name="recurrent_kernel", shape=(self.units, self.units),
             initializer=self._initializer(self.recurrent_initializer, 1))
         self.build_plasticity(self.units, self.units)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer)
         self.built = True
 
     def get_initial_state(self, batch_size=None):
@@ -338,10 +338,6 @@ class PlasticDenseCell(_Plasticity):
         self.kernel = self.add_weight(name="kernel", shape=(self.features, self.units),
                                       initializer=self._initializer(self.kernel_initializer, 0))
         self.build_plasticity(self.features, self.units)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer)
         self.built = True
 
     def get_initial_state(self, batch_size=None):
