@@ -6,8 +6,11 @@ power` and tested on the 10,000 test images: by default Krotov & Hopfield's
 head (`tanh(beta * S h)`, loss `sum |c - t| ** 6`), or `--head softmax`
 (standardised features, cross-entropy). The random-features control trains
 the same head on the same layer left at its random initialisation.
-Krotov-Hopfield sees pixels in [0, 1] as in the paper; SoftHebb and WTA see
-each image scaled to unit norm (`UnitNormalization`).
+Krotov-Hopfield learns from pixels in [0, 1] as in the paper, and its
+features are read as the paper's classifier reads them: each image scaled to
+unit norm, times the kernel (`recipes.krotov_hopfield_features`;
+`--readout layer` reads the layer's own output instead). SoftHebb and WTA
+see each image scaled to unit norm (`UnitNormalization`).
 Prints one row per rule and seed, then the mean over seeds.
 
     python benchmarks/mnist_competitive.py --data ../shared/data/mnist.npz
@@ -66,6 +69,9 @@ def main():
     parser.add_argument("--softhebb-temperature", type=float, default=0.02)
     parser.add_argument("--wta-epochs", type=int, default=1)
     parser.add_argument("--wta-lr", type=float, default=0.05)
+    parser.add_argument("--readout", choices=["paper", "layer"], default="paper",
+                        help="Krotov-Hopfield features: paper (unit-norm images times the kernel, "
+                             "recipes.krotov_hopfield_features) or layer (the layer's own output)")
     parser.add_argument("--power", type=float, default=4.5, help="head features relu(h)**power")
     parser.add_argument("--head", choices=["tanh", "softmax"], default="tanh")
     parser.add_argument("--beta", type=float, default=10.0, help="gain of the tanh head")
@@ -81,7 +87,8 @@ def main():
     x_train = x_train.reshape(len(x_train), -1).astype("float32") / 255.0
     x_test = x_test.reshape(len(x_test), -1).astype("float32") / 255.0
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}, {os.cpu_count()} CPUs, "
-          f"units {args.units}, batch {args.batch_size}, head relu^{args.power} + {args.head}, "
+          f"units {args.units}, batch {args.batch_size}, {args.readout} readout, "
+          f"head relu^{args.power} + {args.head}, "
           f"{args.head_epochs} epochs")
     print(f"{'rule':<10}{'seed':>5}{'epochs':>8}{'unsup s':>9}{'test acc':>10}")
     rows = []
@@ -96,8 +103,11 @@ def main():
             if epochs:
                 model.fit(x_train, epochs=epochs, batch_size=args.batch_size, verbose=0)
             seconds = time.perf_counter() - start
-            h_train = model.predict(x_train, batch_size=1000, verbose=0)
-            h_test = model.predict(x_test, batch_size=1000, verbose=0)
+            reader = model
+            if name in ("krotov", "random") and args.readout == "paper":
+                reader = recipes.krotov_hopfield_features(layer)
+            h_train = reader.predict(x_train, batch_size=1000, verbose=0)
+            h_test = reader.predict(x_test, batch_size=1000, verbose=0)
             accuracy = train_head(h_train, y_train, h_test, y_test, power=args.power,
                                   head=args.head, beta=args.beta, epochs=args.head_epochs,
                                   batch_size=args.head_batch_size,

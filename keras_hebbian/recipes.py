@@ -13,7 +13,8 @@ benchmarks use one name, so they all build the same thing:
 - `winner_take_all_dense`: hard winner-take-all with max-normalised steps;
   inputs scaled to unit norm.
 - `krotov_hopfield_dense`: Krotov & Hopfield's rule with a learning rate
-  annealed linearly to zero; pixels in [0, 1].
+  annealed linearly to zero; pixels in [0, 1]; `krotov_hopfield_features`
+  reads its features as the paper's classifier does.
 - `softhebb_conv_initializer` and `SoftHebbBlock` with the published block
   presets: the convolutional SoftHebb networks of
   `keras_hebbian.models`.
@@ -299,7 +300,7 @@ def krotov_hopfield_dense(units, steps, learning_rate=0.1, k=7, seed=None, **kwa
     standard normal, and a learning rate annealed linearly from
     `learning_rate` to zero over `steps` updates (the whole training:
     epochs times batches per epoch). The layer sees the pixels in [0, 1]
-    as they are; its features are read as `relu(h) ** 4.5`.
+    as they are; its features are read by `krotov_hopfield_features`.
 
     Args:
         units: int >= 2, the number of units.
@@ -333,6 +334,42 @@ def krotov_hopfield_dense(units, steps, learning_rate=0.1, k=7, seed=None, **kwa
         seed=seed,
         **kwargs,
     )
+
+
+def krotov_hopfield_features(layer):
+    """A model that reads a Krotov-Hopfield layer's features as the paper's classifier does.
+
+    The layer learns from the pixels as they are (in [0, 1]), but the paper's
+    classifier sees each image scaled to unit norm, so that a unit's current
+    is bounded like a cosine similarity and does not grow with the ink in
+    the image (the author's answer in the Biological_Learning repository's
+    issue 4). This model puts `UnitNormalization` before the layer itself
+    (shared, not copied: it reads the kernel as it is when called, and
+    `predict` does not train it). Train the paper's head on its output with
+    `keras_hebbian.evaluation.train_head(..., power=4.5, head="tanh")`.
+
+    Args:
+        layer: a `HebbianDense` (usually from `krotov_hopfield_dense`),
+            built on flat inputs.
+
+    Returns:
+        A `keras.Sequential`: `UnitNormalization`, then `layer`.
+
+    Example:
+
+    ```python
+    layer = recipes.krotov_hopfield_dense(2000, 100 * 600, seed=0)
+    model = keras.Sequential([keras.Input((784,)), layer])
+    model.compile()
+    model.fit(x, epochs=100, batch_size=100)
+    h = recipes.krotov_hopfield_features(layer).predict(x)
+    ```
+    """
+    if not isinstance(layer, HebbianDense) or not layer.built:
+        raise ValueError(f"`layer` must be a built HebbianDense. Received: layer={layer!r}")
+    inputs = layer.kernel.shape[0]
+    return keras.Sequential([keras.Input((inputs,)), keras.layers.UnitNormalization(), layer],
+                            name=f"{layer.name}_features")
 
 
 # -- SoftHebb, convolutional ------------------------------------------------------

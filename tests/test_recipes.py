@@ -184,6 +184,26 @@ def test_krotov_hopfield_dense_with_a_constant_rate():
     assert layer.name == "krotov"
 
 
+def test_krotov_hopfield_features_read_unit_norm_images_through_the_shared_layer():
+    layer = recipes.krotov_hopfield_dense(20, 10, seed=0)
+    model = keras.Sequential([keras.Input((30,)), layer])
+    model.compile()
+    x = np.random.default_rng(0).uniform(size=(64, 30)).astype("float32")
+    model.fit(x, epochs=2, batch_size=8, verbose=0)
+    reader = recipes.krotov_hopfield_features(layer)
+    kernel = layer.kernel.numpy().copy()
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    # the currents of the unit-norm images, through sign(W)|W|^(p-1) with p = 3
+    np.testing.assert_allclose(reader.predict(x, verbose=0), unit @ (kernel * np.abs(kernel)),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(layer.kernel.numpy(), kernel)  # reading does not train
+    model.fit(x, epochs=1, batch_size=8, verbose=0)  # the reader follows the layer's kernel
+    np.testing.assert_allclose(reader.predict(x, verbose=0), model.predict(unit, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`layer` must be a built HebbianDense"):
+        recipes.krotov_hopfield_features(keras.layers.Dense(3))
+
+
 def _benchmark(name):
     spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
