@@ -1,7 +1,8 @@
 """Speed of one unsupervised MNIST epoch of the three-block SoftHebb network, side by side.
 
-`models.softhebb_mnist()` (96 -> 384 -> 1536 filters, kernels 5, 3, 3), one
-epoch in batches of `--batch-size` (10, the paper's, by default). For each
+`models.softhebb_mnist(first_rule="paper")` (96 -> 384 -> 1536 filters,
+kernels 5, 3, 3, every block with the published SoftHebb rule), one epoch in
+batches of `--batch-size` (10, the paper's, by default). For each
 backend, each in its own process:
 
 - keras-hebbian's epoch: `compile()` + `fit(x, batch_size=B)`, timed after a
@@ -374,7 +375,7 @@ def keras_model(width, seed=0):
     from keras_hebbian import models
 
     keras.utils.set_random_seed(seed)
-    model = models.softhebb_mnist(width=width, seed=seed)
+    model = models.softhebb_mnist(width=width, seed=seed, first_rule="paper")
     model.compile()
     return model
 

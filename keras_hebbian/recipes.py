@@ -441,6 +441,29 @@ SOFTHEBB_CIFAR10_BLOCKS = (
 )
 #: The MNIST network: the CIFAR-10 blocks, unchanged.
 SOFTHEBB_MNIST_BLOCKS = SOFTHEBB_CIFAR10_BLOCKS
+
+
+def softhebb_mnist_first_rule():
+    """The first block's rule of `models.softhebb_mnist` (its default, `first_rule="unit"`).
+
+    `SoftHebb(temperature=0.3, max_normalize="unit")`: each filter's step is
+    divided by its own largest entry, so every filter of the first block
+    learns within one MNIST epoch. With the published rule (one division for
+    the whole layer) the filter that wins MNIST's blank background sets the
+    scale and the other filters keep their random directions
+    (`docs/benchmarks.md`, "A first layer that learns").
+
+    Returns:
+        A `keras_hebbian.rules.SoftHebb`.
+
+    Example:
+
+    >>> recipes.softhebb_mnist_first_rule().max_normalize
+    'unit'
+    """
+    return rules.SoftHebb(temperature=0.3, max_normalize="unit")
+
+
 #: The first two MNIST blocks, the second with average pooling: about a
 #: fifth of the computation of `SOFTHEBB_MNIST_BLOCKS`.
 SOFTHEBB_MNIST_TWO_BLOCKS = (

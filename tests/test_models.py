@@ -47,6 +47,18 @@ def test_block_rules_replace_a_blocks_rule():
         models.softhebb_mnist(width=0.05, block_rules=[first])
 
 
+def test_softhebb_mnist_first_block_divides_each_filters_step_unless_asked_for_the_paper():
+    default = models.hebbian_layers(models.softhebb_mnist(width=0.05))
+    assert default[0].rule.max_normalize == "unit" and default[0].rule.temperature == 0.3
+    assert [c.rule.max_normalize for c in default[1:]] == [True, True]
+    paper = models.hebbian_layers(models.softhebb_mnist(width=0.05, first_rule="paper"))
+    assert paper[0].rule.max_normalize is True and paper[0].rule.temperature == 1.0
+    # an explicit first-block rule wins over either
+    wta = models.hebbian_layers(models.softhebb_mnist(width=0.05, block_rules=["wta", None, None]))
+    assert type(wta[0].rule) is rules.WinnerTakeAll
+    with pytest.raises(ValueError, match=r"`first_rule` must be one of \('unit', 'paper'\)"):
+        models.softhebb_mnist(first_rule="published")
+
 def test_unit_normalised_first_block_shrinks_to_its_norm_faster():
     # Under a layer-wide division the filter that wins the uniform background
     # sets the step's scale and the others move slowly; divided per unit,

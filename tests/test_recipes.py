@@ -118,9 +118,9 @@ def test_block_presets_are_the_published_settings():
 @pytest.mark.parametrize(
     "build, specs, channels",
     [
-        (lambda: models.softhebb_mnist(width=0.1, seed=3, blocks=2),
+        (lambda: models.softhebb_mnist(width=0.1, seed=3, blocks=2, first_rule="paper"),
          [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "avg")], 1),
-        (lambda: models.softhebb_mnist(width=0.1, seed=3),
+        (lambda: models.softhebb_mnist(width=0.1, seed=3, first_rule="paper"),
          [(96, 5, 1.0, 0.08, 0.7, "max"), (384, 3, 1 / 0.65, 0.005, 1.4, "max"),
           (1536, 3, 1 / 0.25, 0.01, 1.0, "avg")], 1),
         (lambda: models.softhebb_cifar10(input_shape=(16, 16, 3), width=0.1, seed=3),

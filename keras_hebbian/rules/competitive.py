@@ -127,8 +127,8 @@ class SoftHebb(Rule):
     wins. Divided over the whole layer, the unit that wins most inputs sets
     the scale (in a first layer on MNIST, the one that wins the blank
     background) and the others move slowly: in one epoch of
-    `models.softhebb_mnist` their norms shrink from the initial 25 to about
-    5-7 and their directions stay where they started.
+    `models.softhebb_mnist(first_rule="paper")` their norms shrink from the
+    initial 25 to about 5-7 and their directions stay where they started.
 
     Args:
         temperature: float > 0, the softmax temperature. Defaults to `1.0`.
