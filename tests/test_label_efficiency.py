@@ -1,0 +1,68 @@
+"""The label-efficiency benchmark: its labelled subsets, and one whole run on synthetic images."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _benchmark():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "label_efficiency", ROOT / "benchmarks" / "label_efficiency.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return module
+
+
+def test_labelled_subsets_have_the_same_count_of_each_class_and_follow_the_seed():
+    bench = _benchmark()
+    labels = np.random.default_rng(0).integers(0, 10, size=2000)
+    subset = bench.balanced_subset(labels, 100, seed=0)
+    assert len(subset) == len(np.unique(subset)) == 100
+    np.testing.assert_array_equal(np.bincount(labels[subset], minlength=10), np.full(10, 10))
+    np.testing.assert_array_equal(subset, bench.balanced_subset(labels, 100, seed=0))
+    assert not np.array_equal(subset, bench.balanced_subset(labels, 100, seed=1))
+    np.testing.assert_array_equal(bench.balanced_subset(labels, 5000, seed=0), np.arange(2000))
+    with pytest.raises(ValueError, match="multiples of the 10 classes"):
+        bench.balanced_subset(labels, 105, seed=0)
+    # a hundred images still get the minimum number of steps
+    assert bench.epochs_for(100, 100, 50, 2000) == 2000
+    assert bench.epochs_for(60000, 100, 50, 2000) == 50
+
+
+def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
+    backend = keras.backend.backend()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"), "--synthetic",
+         "--train", "120", "--test", "60", "--labels", "20", "60", "--seeds", "0",
+         "--dense-units", "16", "--dense-epochs", "1", "--conv-width", "0.03",
+         "--dense-head-epochs", "1", "--conv-head-epochs", "1", "--backprop-epochs", "1",
+         "--min-steps", "1",
+         "--json", str(tmp_path / "run.json"), "--plot", str(tmp_path / "run.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = json.loads((tmp_path / "run.json").read_text())
+    cells = {(r["architecture"], r["method"], r["labels"]) for r in run["rows"]}
+    assert cells == {(a, m, n) for a in ("dense", "conv") for m in ("hebbian", "backprop", "random")
+                     for n in (20, 60)}
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in run["rows"])
+    means = run["means"]["dense"]["hebbian"]
+    assert [p["labels"] for p in means] == [20, 60]
+    for architecture in ("dense", "conv"):
+        assert re.search(rf"^{architecture}: test accuracy, mean \(std\)", result.stdout, re.M)
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
