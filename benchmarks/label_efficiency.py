@@ -219,7 +219,8 @@ def plot(summaries, path, title, titles):
 
     plt = _pyplot()
     names = list(summaries)
-    figure, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(names), figsize=(max(6.4, 5.2 * len(names)), 4.2),
+                                squeeze=False)
     styles = {"hebbian": ("tab:red", "o"), "backprop": ("tab:blue", "s"), "random": ("tab:gray", "^")}
     for axis, name in zip(axes[0], names):
         for method, points in summaries[name].items():
@@ -238,10 +239,35 @@ def plot(summaries, path, title, titles):
         axis.set_title(titles[name])
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
-    figure.suptitle(title)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def figure_titles(args):
+    return {"dense": f"Krotov-Hopfield, {args['dense_units']} units",
+            "conv": f"SoftHebb, three conv blocks (width {args['conv_width']})"}
+
+
+def figure_title(args):
+    data = "synthetic images" if args["synthetic"] else "MNIST"
+    return (f"{data}: test accuracy against labels, mean and std over "
+            f"{len(args['seeds'])} seed(s)")
+
+
+def replot(args):
+    """Draw `args.plot` from the rows that an earlier run wrote to its `--json`."""
+    if not args.plot:
+        raise SystemExit("--replot needs --plot PATH")
+    with open(args.replot) as f:
+        run = json.load(f)
+    rows, recorded = run["rows"], run["args"]
+    labels = sorted({r["labels"] for r in rows})
+    architectures = [a for a in ARCHITECTURES if any(r["architecture"] == a for r in rows)]
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    summaries = {a: summarise(rows, a, labels, methods) for a in architectures}
+    plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded))
 
 
 def main():
@@ -271,7 +297,12 @@ def main():
                         help="each head and backprop network trains at least this many steps")
     parser.add_argument("--json", default=None, help="write the rows and the means to this file")
     parser.add_argument("--plot", default=None, help="write the plot (PNG) to this file")
+    parser.add_argument("--replot", default=None, metavar="JSON",
+                        help="only draw --plot again from the rows of an earlier run's --json")
     args = parser.parse_args()
+    if args.replot:
+        replot(args)
+        return
 
     start_all = time.perf_counter()
     load(args)
@@ -326,11 +357,8 @@ def main():
                                      for m, pts in t.items()} for a, t in summaries.items()},
                        "seconds": seconds}, f, indent=1)
     if args.plot:
-        data = "synthetic images" if args.synthetic else "MNIST"
-        titles = {"dense": f"Krotov-Hopfield, {args.dense_units} units",
-                  "conv": f"SoftHebb, three conv blocks (width {args.conv_width})"}
-        plot(summaries, args.plot, f"{data}: test accuracy against labels, mean and std over "
-                                   f"{len(args.seeds)} seed(s)", titles)
+        recorded = vars(args)
+        plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded))
 
 
 if __name__ == "__main__":

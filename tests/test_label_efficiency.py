@@ -66,3 +66,12 @@ def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
     for architecture in ("dense", "conv"):
         assert re.search(rf"^{architecture}: test accuracy, mean \(std\)", result.stdout, re.M)
     assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plot drawn again from the JSON alone
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"),
+         "--replot", str(tmp_path / "run.json"), "--plot", str(tmp_path / "again.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "again.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
