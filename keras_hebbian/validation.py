@@ -63,6 +63,17 @@ def check_choice(name, value, choices):
     return value
 
 
+
+def check_known_last_axis(layer_name, input_shape):
+    """The size of the inputs' last axis as an int; raise `ValueError` if it is unknown."""
+    features = input_shape[-1]
+    if features is None:
+        raise ValueError(
+            f"The last axis of the inputs of a {layer_name} layer must be known. "
+            f"Received input_shape={input_shape}"
+        )
+    return int(features)
+
 def check_learning_rate(learning_rate, name="learning_rate"):
     """Return a float >= 0 or a `LearningRateSchedule`; raise on anything else."""
     import keras

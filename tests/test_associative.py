@@ -275,3 +275,10 @@ def test_storing_patterns_of_the_wrong_shape_names_the_parameter():
         DenseAssociativeMemory().store(np.ones(10, dtype="float32"))
     with pytest.raises(ValueError, match="`max_iterations`"):
         layer.recall(random_patterns(2, 10), max_iterations=0)
+
+
+@pytest.mark.parametrize("layer", [HopfieldMemory(), DenseAssociativeMemory(capacity=4)],
+                         ids=["hopfield", "dense"])
+def test_an_unknown_last_input_axis_is_a_clear_error(layer):
+    with pytest.raises(ValueError, match=rf"inputs of a {type(layer).__name__} layer must be known"):
+        layer.build((None, None))

@@ -175,3 +175,9 @@ def test_config_round_trip(layer):
 def test_bad_arguments_name_the_parameter(make, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         make()
+
+
+@pytest.mark.parametrize("layer", [PlasticRNNCell(4), PlasticDense(4)], ids=["cell", "dense"])
+def test_an_unknown_last_input_axis_is_a_clear_error(layer):
+    with pytest.raises(ValueError, match=rf"inputs of a {type(layer).__name__} layer must be known"):
+        layer.build((None, None) if isinstance(layer, PlasticRNNCell) else (None, 5, None))

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hebbian.validation import check_choice, check_int, check_positive
+from keras_hebbian.validation import check_choice, check_int, check_known_last_axis, check_positive
 
 HOPFIELD_RULES = ("hebb", "storkey")
 HOPFIELD_UPDATES = ("async", "sync")
@@ -79,13 +79,7 @@ class _Memory(keras.layers.Layer):
         self.features = None
 
     def _check_features(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"The last axis of the inputs of a {type(self).__name__} layer must be "
-                f"known. Received input_shape={input_shape}"
-            )
-        self.features = int(features)
+        self.features = check_known_last_axis(type(self).__name__, input_shape)
         self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: self.features})
 
     def _add_state(self, name, shape, initializer, dtype="float32"):

@@ -27,7 +27,7 @@ import keras
 from keras import ops
 
 from keras_hebbian.validation import check_choice, check_int, check_non_negative
-from keras_hebbian.validation import check_positive
+from keras_hebbian.validation import check_known_last_axis, check_positive
 
 TRACE_RULES = ("hebb", "oja")
 
@@ -254,12 +254,7 @@ class PlasticRNNCell(_Plasticity):
         self.output_size = self.units
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"The last axis of the inputs of a PlasticRNNCell must be known. "
-                f"Received input_shape={input_shape}"
-            )
+        features = check_known_last_axis("PlasticRNNCell", input_shape)
         self.kernel = None
         if self.use_input_kernel:
             self.kernel = self.add_weight(name="kernel", shape=(features, self.units),
@@ -328,13 +323,8 @@ class PlasticDenseCell(_Plasticity):
         return [0 if self.features is None else self.features * self.units]
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"The last axis of the inputs of a PlasticDense layer must be known. "
-                f"Received input_shape={input_shape}"
-            )
-        self.features = int(features)
+        # the layer a user builds is PlasticDense, which builds this cell
+        self.features = check_known_last_axis("PlasticDense", input_shape)
         self.kernel = self.add_weight(name="kernel", shape=(self.features, self.units),
                                       initializer=self._initializer(self.kernel_initializer, 0))
         self.build_plasticity(self.features, self.units)
