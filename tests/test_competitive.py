@@ -364,3 +364,51 @@ def test_top_k_indices_rank_like_a_stable_sort(samples, units, k, ties):
     assert all(len(set(row)) == k for row in ranked.tolist())  # each unit once
     if keras.backend.backend() != "torch":  # torch.topk orders repeats its own way
         np.testing.assert_array_equal(ranked, reference)
+
+
+@pytest.mark.parametrize("shape", [(12,), (12, 5)])
+def test_segment_sum_adds_rows_by_segment(shape):
+    from keras_hebbian import backend
+
+    rng = np.random.default_rng(len(shape))
+    data = rng.normal(size=shape).astype("float32")
+    ids = np.array([0, 3, 3, 1, 0, 5, 5, 5, 2, 0, 1, 3])  # segment 4 gets nothing
+    summed = _numpy(backend.segment_sum(_tensor(data), keras.ops.convert_to_tensor(ids), 6))
+    reference = np.zeros((6,) + shape[1:], "float32")
+    np.add.at(reference, ids, data)
+    assert summed.shape == reference.shape
+    np.testing.assert_allclose(summed, reference, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's copies to the GPU")
+@pytest.mark.parametrize("network", ["krotov_hopfield", "softhebb_mnist"])
+def test_a_learning_step_makes_no_tensor_from_a_python_number(network, monkeypatch):
+    # On a GPU each such tensor is a copy from the host that waits for the device.
+    import torch
+
+    from keras_hebbian import models, recipes
+
+    if network == "krotov_hopfield":
+        model = keras.Sequential([keras.Input((64,)),
+                                  recipes.krotov_hopfield_dense(400, None, seed=0)])
+        x = np.random.default_rng(0).random((20, 64)).astype("float32")
+    else:
+        model = models.softhebb_mnist(width=0.05, seed=0, first_rule="paper")
+        x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    x = keras.ops.convert_to_tensor(x)
+    model(x, training=True)  # builds
+    made = []
+    for name in ("as_tensor", "tensor", "scalar_tensor"):
+        original = getattr(torch, name)
+
+        def spy(data, *args, _original=original, **kwargs):
+            if isinstance(data, (bool, int, float)):
+                made.append(data)
+            return _original(data, *args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    before = [keras.ops.convert_to_numpy(w) for w in model.non_trainable_weights]
+    model(x, training=True)
+    after = [keras.ops.convert_to_numpy(w) for w in model.non_trainable_weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))  # it learned
+    assert made == []

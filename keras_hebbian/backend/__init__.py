@@ -12,6 +12,8 @@ at import (Keras fixes its backend when it is imported):
   a pass over the whole kernel.
 - `top_k_indices(values, k)`: the k largest responses of each sample, as
   competitive rules rank their units.
+- `segment_sum(data, segment_ids, num_segments)`: rows summed by segment, as
+  a column update sums the entries that name the same unit.
 - `is_traced(tensor)` and `report_unless(condition, report)`: tell the Python
   side, from inside a compiled training step, that a learning call was
   refused.
@@ -40,6 +42,7 @@ else:
 COLUMN_UPDATES = _current.COLUMN_UPDATES
 SUPPORTS_XLA_WITH_REPORTS = _current.SUPPORTS_XLA_WITH_REPORTS
 snapshot = _current.snapshot
+segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
 assign_columns = _current.assign_columns
@@ -73,6 +76,7 @@ __all__ = [
     "is_traced",
     "native_conv_correlation",
     "report_unless",
+    "segment_sum",
     "snapshot",
     "top_k_indices",
 ]

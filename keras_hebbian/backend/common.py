@@ -33,6 +33,17 @@ def scatter_columns(kernel, units, columns):
     return ops.scatter_update(kernel, coordinates, ops.reshape(columns, (-1,)))
 
 
+def segment_sum(data, segment_ids, num_segments):
+    """The rows of `data` summed by segment: row `i` adds to row `segment_ids[i]`.
+
+    Args:
+        data: tensor `(n, ...)`.
+        segment_ids: int tensor `(n,)`, each in `[0, num_segments)`.
+        num_segments: int, the rows of the result.
+    """
+    return ops.segment_sum(data, segment_ids, num_segments=num_segments)
+
+
 def top_k_indices(values, k):
     """Per row of `values` `(samples, units)`: the indices of the k largest entries, by rank.
 

@@ -11,6 +11,7 @@ from keras_hebbian.backend.common import (  # noqa: F401
     conv_methods,
     native_conv_correlation,
     report_now,
+    segment_sum,
     snapshot,
 )
 

@@ -6,6 +6,7 @@ from keras_hebbian.backend.common import (  # noqa: F401
     assign_columns,
     fused_train_function,
     report_now,
+    segment_sum,
     snapshot,
     top_k_indices,
 )

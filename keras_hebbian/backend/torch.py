@@ -27,6 +27,18 @@ def snapshot(value, partner=None):
     return ops.copy(value)
 
 
+def segment_sum(data, segment_ids, num_segments):
+    """`index_add_` into zeros: one kernel, and no wait for the device.
+
+    (Keras' `segment_sum` copies the shape to the device and sizes a
+    `repeat_interleave` from a device tensor, which waits for the GPU.)
+    """
+    data = ops.convert_to_tensor(data)
+    segment_ids = ops.convert_to_tensor(segment_ids).long()
+    summed = data.new_zeros((num_segments,) + tuple(data.shape[1:]))
+    return summed.index_add_(0, segment_ids, data)
+
+
 def assign_columns(variable, units, columns):
     """Copy `columns` into the columns `units` of the variable, in place."""
     with torch.no_grad():

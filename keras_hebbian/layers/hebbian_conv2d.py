@@ -57,8 +57,7 @@ class ConvPresynaptic(Presynaptic):
 
     @property
     def num_samples(self):
-        batch = ops.cast(ops.shape(self.inputs)[0], "float32")
-        return batch * float(self.output_size[0] * self.output_size[1])
+        return super().num_samples * float(self.output_size[0] * self.output_size[1])
 
     def correlate(self, signal):
         oh, ow = self.output_size

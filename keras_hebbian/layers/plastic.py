@@ -146,12 +146,13 @@ def all_finite(tensors):
     exactly (no sum of the values themselves, which could overflow), in two
     passes where `all(isfinite(x))` takes several on an eager backend.
     """
-    result = ops.convert_to_tensor(True)
+    result = None
     for tensor in tensors:
         tensor = ops.convert_to_tensor(tensor)
         if "float" in str(tensor.dtype):
-            result = ops.logical_and(result, ops.isfinite(ops.sum(tensor * 0.0)))
-    return result
+            finite = ops.isfinite(ops.sum(tensor * 0.0))
+            result = finite if result is None else ops.logical_and(result, finite)
+    return ops.convert_to_tensor(True) if result is None else result
 
 
 def checked_state(rule, state, new_state):

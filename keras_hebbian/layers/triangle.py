@@ -34,7 +34,7 @@ class Triangle(keras.layers.Layer):
 
     def call(self, inputs):
         centred = ops.relu(inputs - ops.mean(inputs, axis=self.axis, keepdims=True))
-        return centred if self.power == 1.0 else ops.power(centred, self.power)
+        return centred if self.power == 1.0 else centred**self.power
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -5,6 +5,8 @@ import copy
 import keras
 from keras import ops
 
+from keras_hebbian import backend
+
 
 class Presynaptic:
     """What a rule may ask of the pre-synaptic side of a layer.
@@ -29,8 +31,12 @@ class Presynaptic:
 
     @property
     def num_samples(self):
-        """Number of samples (a float32 scalar tensor)."""
-        return ops.cast(ops.shape(self.inputs)[0], "float32")
+        """Number of samples: a float, or a float32 scalar tensor where it is
+        known only when the step runs."""
+        samples = ops.shape(self.inputs)[0]
+        if isinstance(samples, int):  # no tensor to make (and copy to a device) per step
+            return float(samples)
+        return ops.cast(samples, "float32")
 
     def correlate(self, signal):
         """Mean over samples of the outer product `inputs ⊗ signal`.
@@ -378,8 +384,8 @@ def _column_update(pre, kernel, indices, signal, currents):
     x = ops.reshape(ops.repeat(ops.expand_dims(pre.inputs, 1), m, axis=1), (-1, in_features))
     # Sums land once, in each unit's first entry.
     first = _first_entries(units)
-    hebbian = ops.segment_sum(x * ops.expand_dims(g, 1), first, num_segments=entries)
-    g_currents = ops.segment_sum(g_currents, first, num_segments=entries)
+    hebbian = backend.segment_sum(x * ops.expand_dims(g, 1), first, entries)
+    g_currents = backend.segment_sum(g_currents, first, entries)
     hebbian = ops.transpose(ops.take(hebbian, first, axis=0)) / pre.num_samples
     g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
     # Columns are gathered as they lie, `(in_features, entries)`: gathered

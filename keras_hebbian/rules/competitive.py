@@ -93,7 +93,7 @@ class KrotovHopfield(Rule):
     def sparse_signal(self, post):
         # g is +1 at the winner, -delta at the k-th unit, 0 elsewhere.
         ranked = backend.top_k_indices(post, self.k)
-        indices = ops.take(ranked, [0, self.k - 1], axis=1)
+        indices = ops.stack([ranked[:, 0], ranked[:, self.k - 1]], axis=1)
         ones = ops.ones_like(indices[:, :1], dtype="float32")
         return indices, ops.concatenate([ones, -self.delta * ones], axis=1)
 

@@ -23,6 +23,13 @@ from keras_hebbian.validation import check_non_negative, check_positive
 _EPSILON = 1e-30
 
 
+def _at_least_epsilon(x):
+    """`maximum(x, _EPSILON)`, with the bound made from `x`: a Python float (or
+    `full_like`) would make a new tensor per call, on PyTorch a copy to the GPU
+    that waits for it."""
+    return ops.maximum(x, ops.zeros_like(x) + _EPSILON)
+
+
 @keras.saving.register_keras_serializable(package="keras_hebbian")
 class Transform(Configurable):
     """Base class of the transformations of a weight change.
@@ -127,8 +134,8 @@ class ScaleByMax(Transform):
     def __call__(self, delta, kernel):
         if self.per_unit:
             flat = ops.reshape(delta, (-1, delta.shape[-1]))
-            return delta / ops.maximum(ops.max(ops.abs(flat), axis=0), _EPSILON)
-        return delta / ops.maximum(ops.max(ops.abs(delta)), _EPSILON)
+            return delta / _at_least_epsilon(ops.max(ops.abs(flat), axis=0))
+        return delta / _at_least_epsilon(ops.max(ops.abs(delta)))
 
     def get_config(self):
         return {"per_unit": self.per_unit}
@@ -146,7 +153,7 @@ class ScaleByNormDistance(Transform):
 
     def __call__(self, delta, kernel):
         distance = ops.abs(_unit_norms(kernel) - self.target) + 1e-10
-        return delta * ops.power(distance, self.power)
+        return delta * distance**self.power
 
     def get_config(self):
         return {"power": self.power, "target": self.target}
