@@ -10,12 +10,15 @@ and the same algorithm as a plain hand-written loop in that backend's own
 framework (a jitted JAX `lax.scan` over the batches, a PyTorch loop, a
 `tf.function` loop), with the ratios. Each implementation runs in its own
 process, which prints its peak memory (resident set on the CPU; device
-memory too on a GPU). It also times the published algorithm written as a
-NumPy loop (argsort ranking, dense update matrix), the way the paper's
-notebook computes it.
+memory too on a GPU). `--torch-compile` adds PyTorch compiled with
+`compile(jit_compile=True)` (Keras then runs each step through
+`torch.compile`) and prints how long compiling took. It also times the
+published algorithm written as a NumPy loop (argsort ranking, dense update
+matrix), the way the paper's notebook computes it.
 
     python benchmarks/krotov_speed.py --data ../shared/data/mnist.npz
     python benchmarks/krotov_speed.py --backends jax --no-numpy
+    python benchmarks/krotov_speed.py --backends torch --no-numpy --torch-compile
 """
 
 import argparse
@@ -59,7 +62,8 @@ def matmul_rate(repeats=200):
     return 2 * BATCH * FEATURES * UNITS / best
 
 
-def keras_epoch(x, seed=0, steps_per_execution=1):
+def keras_epoch(x, seed=0, steps_per_execution=1, jit_compile="auto"):
+    """Seconds of the warm-up `fit` (compiling) and of one epoch."""
     import keras
 
     from keras_hebbian import models, recipes
@@ -71,13 +75,15 @@ def keras_epoch(x, seed=0, steps_per_execution=1):
         model = keras.Sequential([keras.Input((FEATURES,)), layer])
     else:
         model = models.Sequential([keras.Input((FEATURES,)), layer])
-    model.compile(steps_per_execution=steps_per_execution)
+    model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     # compile and warm up, on as many batches as one execution takes
+    start = time.perf_counter()
     model.fit(x[:BATCH * max(20, steps_per_execution)], batch_size=BATCH, verbose=0)
+    warmup = time.perf_counter() - start
     start = time.perf_counter()
     model.fit(x, batch_size=BATCH, verbose=0)
     keras.ops.convert_to_numpy(layer.kernel)  # waits for the last step on an accelerator
-    return time.perf_counter() - start
+    return warmup, time.perf_counter() - start
 
 
 def numpy_epoch(x, batches=60, seed=0):
@@ -224,12 +230,14 @@ def measure(data, kind):
     rate = matmul_rate()
     # one currents product per batch: the arithmetic that must be done
     floor = (len(x) // BATCH) * (2 * BATCH * FEATURES * UNITS) / rate
+    warmup = None
     if kind == "loop":
         seconds = loop_epoch(x)
     else:
-        seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1)
+        warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
+                                      jit_compile=True if kind == "compiled" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
-            "epoch_seconds": seconds, "matmul_gflops": rate / 1e9, "floor_seconds": floor,
+            "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9, "floor_seconds": floor,
             "ratio": seconds / floor, **peak_memory()}
 
 
@@ -239,7 +247,10 @@ def main():
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference loop")
     parser.add_argument("--json", default=None, help="also write every run to this file")
-    parser.add_argument("--worker", choices=["keras", "fused", "loop"], help=argparse.SUPPRESS)
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time PyTorch with compile(jit_compile=True) (torch.compile)")
+    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
@@ -255,6 +266,8 @@ def main():
         results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
+        if backend == "torch" and args.torch_compile:
+            kinds += ("compiled",)
         for kind in kinds:
             command = [sys.executable, __file__, "--worker", kind]
             command += ["--data", args.data] if args.data else []
@@ -266,6 +279,7 @@ def main():
             runs.append(results[kind])
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
+                            ("compiled", "keras-hebbian, jit_compile=True"),
                             ("loop", "hand-written loop")):
             if kind not in results:
                 continue
@@ -273,6 +287,8 @@ def main():
             versus = r["epoch_seconds"] / results["loop"]["epoch_seconds"] if "loop" in results else 0
             device = f"  {r['device']}" + (f", device peak {r['device_mib']:.0f} MiB"
                                           if "device_mib" in r else "")
+            if kind == "compiled":
+                device += f"; compiling (the warm-up fit) {r['warmup_seconds']:.0f} s"
             print(f"{label + ' (' + backend + ')':<44}{r['epoch_seconds']:>9.2f}"
                   f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}"
                   f"{r['rss_mib']:>14.0f}{device}")
