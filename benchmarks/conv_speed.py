@@ -522,7 +522,8 @@ def main():
     parser.add_argument("--check", action="store_true",
                         help="compare the hand-written loop with keras-hebbian on a few batches")
     parser.add_argument("--json", default=None, help="also write every run to this file")
-    parser.add_argument("--worker", choices=["keras", "fused", "loop", "check"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["keras", "fused", "loop", "check"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:

@@ -237,8 +237,8 @@ def measure(data, kind):
         warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
                                       jit_compile=True if kind == "compiled" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
-            "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9, "floor_seconds": floor,
-            "ratio": seconds / floor, **peak_memory()}
+            "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9,
+            "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
 
 
 def main():
