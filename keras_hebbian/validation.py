@@ -63,7 +63,6 @@ def check_choice(name, value, choices):
     return value
 
 
-
 def check_known_last_axis(layer_name, input_shape):
     """The size of the inputs' last axis as an int; raise `ValueError` if it is unknown."""
     features = input_shape[-1]
@@ -73,6 +72,7 @@ def check_known_last_axis(layer_name, input_shape):
             f"Received input_shape={input_shape}"
         )
     return int(features)
+
 
 def check_learning_rate(learning_rate, name="learning_rate"):
     """Return a float >= 0 or a `LearningRateSchedule`; raise on anything else."""
