@@ -44,14 +44,27 @@ def features(model, x, batch_size=500):
     return model.predict(x, batch_size=batch_size, verbose=0)
 
 
+def filter_change(block, initial, kernel):
+    """One line on how far a block's filters moved: their norms and their cosine with the start."""
+    learned = kernel.reshape(initial.shape)
+    norms = np.linalg.norm(learned, axis=0)
+    cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
+    return (
+        f"block {block}: filter norms {np.median(norms):.2f} (median, from "
+        f"{np.median(np.linalg.norm(initial, axis=0)):.2f}; 10-90%: {np.percentile(norms, 10):.2f}"
+        f"-{np.percentile(norms, 90):.2f}); cosine with the initial filters "
+        f"{np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)"
+    )
+
+
 def train_network(args, kind, seed, x_train, x_test):
     """Train one network; returns its features, first-layer filters and a record."""
     keras.utils.set_random_seed(seed)
     model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks,
                                   first_rule=args.first_rule)
     model.compile()
-    first = models.hebbian_layers(model)[0]
-    initial = first.kernel.numpy().reshape(-1, first.filters)
+    blocks = models.hebbian_layers(model)
+    initial = [layer.kernel.numpy().reshape(-1, layer.filters) for layer in blocks]
     start = time.perf_counter()
     if kind == "softhebb":
         model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
@@ -62,15 +75,9 @@ def train_network(args, kind, seed, x_train, x_test):
         model.compile()
         model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
     record = {"unsupervised_seconds": time.perf_counter() - start}
-    kernel = first.kernel.numpy()
-    learned = kernel.reshape(-1, first.filters)
-    norms = np.linalg.norm(learned, axis=0)
-    cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
-    record["first_layer"] = (
-        f"first layer: filter norms {np.median(norms):.2f} (median, from "
-        f"{np.median(np.linalg.norm(initial, axis=0)):.2f}); cosine with the initial filters "
-        f"{np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)"
-    )
+    kernel = blocks[0].kernel.numpy()
+    record["blocks"] = [filter_change(block + 1, start_filters, layer.kernel.numpy())
+                        for block, (layer, start_filters) in enumerate(zip(blocks, initial))]
     start = time.perf_counter()
     train_features, test_features = features(model, x_train), features(model, x_test)
     record["feature_seconds"] = time.perf_counter() - start
@@ -159,7 +166,9 @@ def main():
                 print(f"  (cached: {kind}, seed {seed}, trained in {seconds:.0f} s and its features "
                       f"computed in {record['feature_seconds']:.0f} s on {record['device']})")
             if kind == "softhebb":
-                print("  " + record["first_layer"])
+                # a network cached before every block was reported has its first layer's line
+                for line in record.get("blocks", [record.get("first_layer")]):
+                    print("  " + line)
             if kind == "softhebb" and args.figures and seed == args.seeds[0]:
                 os.makedirs(args.figures, exist_ok=True)
                 suffix = "" if args.first_rule == "paper" else f"_{args.first_rule}"
