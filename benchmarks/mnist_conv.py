@@ -3,7 +3,8 @@
 `keras_hebbian.models.softhebb_mnist` (the published three SoftHebb
 blocks, 96 -> 384 -> 1536 filters, the first block's step divided per filter:
 `--first-rule unit`, the default; `--first-rule paper` for the published
-rule there) learns from the 60,000 training images without labels, all
+rule there; `--deeper-rule` for the other blocks, below) learns from the
+60,000 training images without labels, all
 layers together in one pass, in batches of 10 as in the paper's code; a linear softmax head (standardised features, dropout
 0.5, 50 epochs of Adam in batches of 64, the rate halved at 20, 35, 50, 60,
 70, 80 and 90% of the steps as in SoftHebb's readout) is then trained on its
@@ -11,6 +12,14 @@ frozen, flattened features and tested on the 10,000 test images. The
 random-features control trains the same head on the same network left
 untrained. Prints the accuracy of each seed, the mean, and the whole
 run's time.
+
+`--deeper-rule unit` makes the second and third blocks learn by
+`SoftHebb(temperature=0.3, max_normalize="unit", anti_hebbian=False)` (their
+own adaptive-rate exponents and learning rates): with the published rule they
+keep their random directions early in the epoch, and with per-filter steps
+but anti-Hebbian losers the third block's filter norms grow from 25 to about 1,000. Its
+accuracy has not been measured (`docs/benchmarks.md`, "The second and third
+blocks").
 
 With `--cache DIR` each trained network's features (and its first-layer
 filters, the times it took) are saved there and reused by later runs with the
@@ -32,12 +41,24 @@ import keras
 import numpy as np
 from krotov_speed import accelerator
 
-from keras_hebbian import datasets, models, plot
+from keras_hebbian import datasets, models, plot, recipes, rules
 from keras_hebbian.evaluation import train_head
 
 # --first-rule: the first block's rule ("unit": recipes.softhebb_mnist_first_rule(),
 # "paper": SoftHebb as published)
 FIRST_RULES = ("unit", "paper")
+# --deeper-rule: the other blocks' rule ("paper": as published; "unit": per-filter steps,
+# temperature 0.3, no anti-Hebbian losers)
+DEEPER_RULES = ("paper", "unit")
+
+
+def deeper_rules(args):
+    """`softhebb_mnist(block_rules=...)` for `--deeper-rule`: `None` keeps the published rules."""
+    if args.deeper_rule == "paper":
+        return None
+    specs = recipes.SOFTHEBB_MNIST_BLOCKS if args.blocks == 3 else recipes.SOFTHEBB_MNIST_TWO_BLOCKS
+    return [None] + [rules.SoftHebb(temperature=0.3, power=spec.rate_power, max_normalize="unit",
+                                    anti_hebbian=False) for spec in specs[1:]]
 
 
 def features(model, x, batch_size=500):
@@ -61,7 +82,7 @@ def train_network(args, kind, seed, x_train, x_test):
     """Train one network; returns its features, first-layer filters and a record."""
     keras.utils.set_random_seed(seed)
     model = models.softhebb_mnist(width=args.width, seed=seed, blocks=args.blocks,
-                                  first_rule=args.first_rule)
+                                  first_rule=args.first_rule, block_rules=deeper_rules(args))
     model.compile()
     blocks = models.hebbian_layers(model)
     initial = [layer.kernel.numpy().reshape(-1, layer.filters) for layer in blocks]
@@ -90,6 +111,8 @@ def cached_network(args, kind, seed, x_train, x_test):
     if not args.cache:
         return (*train_network(args, kind, seed, x_train, x_test), False)
     rule = "" if kind == "random" or args.first_rule == "paper" else f"_first{args.first_rule}"
+    if kind != "random" and args.deeper_rule != "paper":
+        rule += f"_deeper{args.deeper_rule}"
     key = (f"{kind}{rule}_blocks{args.blocks}_width{args.width}_batch{args.batch_size}_epochs{args.epochs}"
            f"_train{len(x_train)}_{keras.backend.backend()}_seed{seed}")
     path = os.path.join(args.cache, key)
@@ -120,6 +143,9 @@ def main():
                         help="first block's rule: unit (T=0.3, each filter's step divided by its "
                              "own largest entry) or paper (SoftHebb as published, T=1, the step "
                              "divided by the layer's largest entry)")
+    parser.add_argument("--deeper-rule", choices=DEEPER_RULES, default="paper",
+                        help="the other blocks' rule: 'paper' (as published) or 'unit' "
+                             "(per-filter steps, temperature 0.3, no anti-Hebbian losers)")
     parser.add_argument("--head-epochs", type=int, default=50)
     parser.add_argument("--head-dropout", type=float, default=0.5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
@@ -145,6 +171,7 @@ def main():
     x_test = x_test[:, :, :, None].astype("float32") / 255.0
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {accelerator()}, "
           f"softhebb_mnist {args.blocks} blocks width {args.width}, first rule {args.first_rule}, "
+          f"deeper rule {args.deeper_rule}, "
           f"{len(x_train)} training images, "
           f"{args.epochs} unsupervised epoch(s); head: {args.head_epochs} epochs, dropout "
           f"{args.head_dropout}, batch {args.head_batch_size}, {args.head_schedule} schedule, "
