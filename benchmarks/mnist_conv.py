@@ -17,8 +17,8 @@ run's time.
 `SoftHebb(temperature=0.3, max_normalize="unit", anti_hebbian=False)` (their
 own adaptive-rate exponents and learning rates): with the published rule they
 keep their random directions early in the epoch, and with per-filter steps
-but anti-Hebbian losers the third block's filter norms grow from 25 to about 1,000. Its
-accuracy has not been measured (`docs/benchmarks.md`, "The second and third
+but anti-Hebbian losers the third block's filter norms grow from 25 to over
+1,000. Its accuracy has not been measured (`docs/benchmarks.md`, "The second and third
 blocks").
 
 With `--cache DIR` each trained network's features (and its first-layer
