@@ -343,6 +343,43 @@ def test_the_layer_alone_decides_the_column_path():
     assert type(dense) is Proposal
 
 
+@pytest.mark.parametrize("by_columns", [False, True])
+def test_take_columns_gathers_the_named_columns(by_columns):
+    from keras_hebbian import backend
+
+    values = np.random.default_rng(1).normal(size=(7, 30)).astype("float32")
+    variable = keras.Variable(values, trainable=False)
+    if by_columns:
+        backend.store_by_columns(variable)
+    units = np.array([4, 0, 29, 4, 11])  # repeats allowed
+    taken = _numpy(backend.take_columns(variable.value, keras.ops.convert_to_tensor(units)))
+    np.testing.assert_array_equal(taken, values[:, units])
+    np.testing.assert_array_equal(variable.numpy(), values)
+
+
+def test_a_matrix_updated_by_columns_keeps_them_contiguous_on_torch(tmp_path):
+    """PyTorch stores a sparse rule's kernel column by column; values and saving are unchanged."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("only PyTorch lets the library choose a variable's memory layout")
+    x = _blobs(n=40, dim=16)
+    keras.utils.set_random_seed(0)
+    layer = HebbianDense(400, rule=rules.KrotovHopfield(p=3, k=4), learning_rate=0.05,
+                         connectivity="random", kernel_initializer="random_normal", seed=3)
+    dense = HebbianDense(8, rule="oja", kernel_initializer="random_normal", seed=3)
+    model = keras.Sequential([keras.Input((16,)), layer, dense])
+    model.compile()
+    model.fit(x, batch_size=20, epochs=1, shuffle=False, verbose=0)
+    stored = [layer.kernel, layer.connectivity_mask, layer.kernel_plastic.effective]
+    assert all(v.value.stride() == (1, 16) for v in stored)
+    assert dense.kernel.value.stride() == (8, 1)  # a dense rule's kernel stays by rows
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[0].kernel.value.stride() == (1, 16)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(
     "samples, units, k, ties",
     [(100, 2000, 7, False), (100, 2000, 7, True), (20, 1001, 5, True), (6, 10, 3, True),

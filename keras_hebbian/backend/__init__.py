@@ -9,7 +9,9 @@ at import (Keras fixes its backend when it is imported):
 - `snapshot(value, partner)`: the value a learning call's forward pass reads.
 - `assign_columns(variable, units, columns)` and `column_updates_pay(entries,
   units)`: writing a few columns of a kernel in place, and whether that beats
-  a pass over the whole kernel.
+  a pass over the whole kernel; `take_columns(value, units)` reads them, and
+  `store_by_columns(variable)` lays out a matrix for it where the backend
+  lets the library choose (PyTorch).
 - `top_k_indices(values, k)`: the k largest responses of each sample, as
   competitive rules rank their units.
 - `segment_sum(data, segment_ids, num_segments)`: rows summed by segment, as
@@ -46,6 +48,8 @@ segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
 assign_columns = _current.assign_columns
+store_by_columns = _current.store_by_columns
+take_columns = _current.take_columns
 is_traced = _current.is_traced
 report_unless = _current.report_unless
 conv_methods = _current.conv_methods
@@ -78,5 +82,7 @@ __all__ = [
     "report_unless",
     "segment_sum",
     "snapshot",
+    "store_by_columns",
+    "take_columns",
     "top_k_indices",
 ]

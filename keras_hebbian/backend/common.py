@@ -53,6 +53,19 @@ def top_k_indices(values, k):
     return ops.top_k(values, k)[1]
 
 
+def store_by_columns(variable):
+    """Lay out a 2D variable's memory column by column, where that is the backend's choice.
+
+    Called once, when a layer creates a matrix whose columns a rule may
+    update alone. The values, saving and loading do not change.
+    """
+
+
+def take_columns(value, units):
+    """The columns `units` `(m,)` of a 2D tensor, `(rows, m)`."""
+    return ops.take(value, units, axis=1)
+
+
 def assign_columns(variable, units, columns):
     """Assign `columns` `(rows, m)` to the columns `units` `(m,)` of a 2D variable.
 

@@ -13,6 +13,8 @@ from keras_hebbian.backend.common import (  # noqa: F401
     report_now,
     segment_sum,
     snapshot,
+    store_by_columns,
+    take_columns,
 )
 
 COLUMN_UPDATES = True

@@ -8,6 +8,8 @@ from keras_hebbian.backend.common import (  # noqa: F401
     report_now,
     segment_sum,
     snapshot,
+    store_by_columns,
+    take_columns,
     top_k_indices,
 )
 

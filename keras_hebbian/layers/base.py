@@ -182,6 +182,11 @@ class HebbianLayer(keras.layers.Layer):
         if getattr(self, "iterations", None) is None:
             self.iterations = self._add_state("iterations", (), "zeros", dtype="int32",
                                               aggregation="only_first_replica")
+        if rule.sparse_units_per_sample and constraint is None and len(shape) == 2:
+            # Its columns may be updated alone (see `_updates_columns`).
+            for matrix in (variable, mask_variable, effective):
+                if matrix is not None:
+                    backend.store_by_columns(matrix)
         plastic = Plastic(variable, mask_variable, rule, learning_rate, constraint, state,
                           effective)
         self._plastics = getattr(self, "_plastics", []) + [plastic]
@@ -293,10 +298,10 @@ class HebbianLayer(keras.layers.Layer):
             rate = ops.cast(rate(self.iterations.value), "float32")
         if self._updates_columns(plastic, pre):
             units, delta, new_state = rule.compute_column_update(pre, post, weights, state)
-            old = ops.take(weights, units, axis=1)
+            old = backend.take_columns(weights, units)
             new = old + rate * delta
             if plastic.mask is not None:
-                new = ops.where(ops.take(plastic.mask.value, units, axis=1) > 0, new, 0.0)
+                new = ops.where(backend.take_columns(plastic.mask.value, units) > 0, new, 0.0)
             return ColumnProposal(plastic, units, new, old, checked_state(rule, state, new_state))
         delta, new_state = rule.compute_update(pre, post, weights, state)
         new = weights + rate * delta

@@ -334,7 +334,7 @@ class Rule(Configurable):
         if transforms:
             uses_kernel = any(transform.uses_kernel for transform in transforms)
             columns = _apply(transforms, columns,
-                             ops.take(kernel, units, axis=1) if uses_kernel else None)
+                             backend.take_columns(kernel, units) if uses_kernel else None)
             # A per-unit reduction may round a repeated unit's columns apart by
             # an ulp: every repeat takes the column of the unit's first entry.
             if not all(transform.keeps_equal_columns for transform in transforms):
@@ -388,6 +388,7 @@ def _column_update(pre, kernel, indices, signal, currents):
     g_currents = backend.segment_sum(g_currents, first, entries)
     hebbian = ops.transpose(ops.take(hebbian, first, axis=0)) / pre.num_samples
     g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
-    # Columns are gathered as they lie, `(in_features, entries)`: gathered
+    # Columns are gathered as they lie in memory (`backend.take_columns`),
+    # `(in_features, entries)`: on a kernel stored by rows, gathered
     # transposed, each entry would read its weights one cache line apart.
-    return units, hebbian - ops.take(kernel, units, axis=1) * g_currents
+    return units, hebbian - backend.take_columns(kernel, units) * g_currents
