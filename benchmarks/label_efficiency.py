@@ -245,29 +245,42 @@ def plot(summaries, path, title, titles):
     plt.close(figure)
 
 
-def figure_titles(args):
-    return {"dense": f"Krotov-Hopfield, {args['dense_units']} units",
-            "conv": f"SoftHebb, three conv blocks (width {args['conv_width']})"}
+def figure_titles(args, rows):
+    """Each panel's title, with the seeds its rows hold."""
+    names = {"dense": f"Krotov-Hopfield, {args['dense_units']} units",
+             "conv": f"SoftHebb, three conv blocks (width {args['conv_width']})"}
+    for name in names:
+        seeds = sorted({r["seed"] for r in rows if r["architecture"] == name})
+        label = "seed" if len(seeds) == 1 else "seeds"
+        names[name] += f"\n{label} {', '.join(str(s) for s in seeds)}"
+    return names
 
 
 def figure_title(args):
     data = "synthetic images" if args["synthetic"] else "MNIST"
-    return (f"{data}: test accuracy against labels, mean and std over "
-            f"{len(args['seeds'])} seed(s)")
+    return f"{data}: test accuracy against labels, mean and std over the seeds of each panel"
 
 
 def replot(args):
-    """Draw `args.plot` from the rows that an earlier run wrote to its `--json`."""
+    """Draw `args.plot` from the rows that earlier runs wrote to their `--json`.
+
+    Each file holds one run's record or a list of them; the rows of all are
+    drawn together, each architecture in its own panel.
+    """
     if not args.plot:
         raise SystemExit("--replot needs --plot PATH")
-    with open(args.replot) as f:
-        run = json.load(f)
-    rows, recorded = run["rows"], run["args"]
+    runs = []
+    for path in args.replot:
+        with open(path) as f:
+            run = json.load(f)
+        runs.extend(run if isinstance(run, list) else [run])
+    rows = [row for run in runs for row in run["rows"]]
+    recorded = runs[0]["args"]
     labels = sorted({r["labels"] for r in rows})
     architectures = [a for a in ARCHITECTURES if any(r["architecture"] == a for r in rows)]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     summaries = {a: summarise(rows, a, labels, methods) for a in architectures}
-    plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded))
+    plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows))
 
 
 def main():
@@ -297,8 +310,8 @@ def main():
                         help="each head and backprop network trains at least this many steps")
     parser.add_argument("--json", default=None, help="write the rows and the means to this file")
     parser.add_argument("--plot", default=None, help="write the plot (PNG) to this file")
-    parser.add_argument("--replot", default=None, metavar="JSON",
-                        help="only draw --plot again from the rows of an earlier run's --json")
+    parser.add_argument("--replot", nargs="+", default=None, metavar="JSON",
+                        help="only draw --plot again from the rows of earlier runs' --json files")
     args = parser.parse_args()
     if args.replot:
         replot(args)
@@ -358,7 +371,7 @@ def main():
                        "seconds": seconds}, f, indent=1)
     if args.plot:
         recorded = vars(args)
-        plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded))
+        plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows))
 
 
 if __name__ == "__main__":

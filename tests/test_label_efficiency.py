@@ -75,3 +75,14 @@ def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / "again.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # and from several runs' files, one of them a list of runs
+    (tmp_path / "runs.json").write_text(json.dumps([run]))
+    merged = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"),
+         "--replot", str(tmp_path / "run.json"), str(tmp_path / "runs.json"),
+         "--plot", str(tmp_path / "merged.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert (tmp_path / "merged.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
