@@ -48,8 +48,9 @@ from keras_hebbian.evaluation import train_head
 # "paper": SoftHebb as published)
 FIRST_RULES = ("unit", "paper")
 # --deeper-rule: the other blocks' rule ("paper": as published; "unit": per-filter steps,
-# temperature 0.3, no anti-Hebbian losers)
-DEEPER_RULES = ("paper", "unit")
+# temperature 0.3, no anti-Hebbian losers; "second": the second block per-filter steps at
+# temperature 0.3 with the losers' anti-Hebbian step, the third as published)
+DEEPER_RULES = ("paper", "unit", "second")
 
 
 def deeper_rules(args):
@@ -57,6 +58,9 @@ def deeper_rules(args):
     if args.deeper_rule == "paper":
         return None
     specs = recipes.SOFTHEBB_MNIST_BLOCKS if args.blocks == 3 else recipes.SOFTHEBB_MNIST_TWO_BLOCKS
+    if args.deeper_rule == "second":
+        second = rules.SoftHebb(temperature=0.3, power=specs[1].rate_power, max_normalize="unit")
+        return [None, second] + [None] * (len(specs) - 2)
     return [None] + [rules.SoftHebb(temperature=0.3, power=spec.rate_power, max_normalize="unit",
                                     anti_hebbian=False) for spec in specs[1:]]
 
@@ -144,8 +148,10 @@ def main():
                              "own largest entry) or paper (SoftHebb as published, T=1, the step "
                              "divided by the layer's largest entry)")
     parser.add_argument("--deeper-rule", choices=DEEPER_RULES, default="paper",
-                        help="the other blocks' rule: 'paper' (as published) or 'unit' "
-                             "(per-filter steps, temperature 0.3, no anti-Hebbian losers)")
+                        help="the other blocks' rule: 'paper' (as published), 'unit' "
+                             "(per-filter steps, temperature 0.3, no anti-Hebbian losers) or "
+                             "'second' (the second block per-filter steps at temperature 0.3, "
+                             "the third as published)")
     parser.add_argument("--head-epochs", type=int, default=50)
     parser.add_argument("--head-dropout", type=float, default=0.5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
