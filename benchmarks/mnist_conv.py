@@ -74,11 +74,15 @@ def filter_change(block, initial, kernel):
     learned = kernel.reshape(initial.shape)
     norms = np.linalg.norm(learned, axis=0)
     cosine = np.sum(initial * learned, axis=0) / norms / np.linalg.norm(initial, axis=0)
+    # how alike the filters are: |cosine| between two different filters
+    unit = learned / np.maximum(norms, 1e-12)
+    pairs = np.abs(unit.T @ unit)[~np.eye(unit.shape[1], dtype=bool)]
     return (
         f"block {block}: filter norms {np.median(norms):.2f} (median, from "
         f"{np.median(np.linalg.norm(initial, axis=0)):.2f}; 10-90%: {np.percentile(norms, 10):.2f}"
         f"-{np.percentile(norms, 90):.2f}); cosine with the initial filters "
-        f"{np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min)"
+        f"{np.median(cosine):.3f} (median), {np.min(cosine):.3f} (min); |cosine| between "
+        f"filters {np.median(pairs):.3f} (median), {np.percentile(pairs, 99):.3f} (99%)"
     )
 
 
