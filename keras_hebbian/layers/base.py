@@ -92,8 +92,9 @@ class HebbianLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE_MODES)
         # TensorFlow's XLA cannot run the host callback that reports a refused
-        # update; Keras then compiles the step without XLA.
-        self.supports_jit = backend.SUPPORTS_XLA_WITH_REPORTS or on_nonfinite == "skip"
+        # update (in every mode: a non-finite result is reported even where bad
+        # batches are skipped); Keras then compiles the step without XLA.
+        self.supports_jit = backend.SUPPORTS_XLA_WITH_REPORTS
         self.nonfinite_error = None
         self.nonfinite_guarded = False  # set while a NonFiniteGuard watches a fit()
         self.activation = keras.activations.get(activation)
