@@ -18,8 +18,11 @@ run's time.
 own adaptive-rate exponents and learning rates): with the published rule they
 keep their random directions early in the epoch, and with per-filter steps
 but anti-Hebbian losers the third block's filter norms grow from 25 to over
-1,000. Its accuracy has not been measured (`docs/benchmarks.md`, "The second and third
-blocks").
+1,000. Its filters converge, but its features score about 3 points below the
+default's. `--deeper-rule second` gives only the second block per-filter steps at
+temperature 0.3, keeping the losers' step, and the third block the published
+rule; one seed scored 0.06 points below the default (`docs/benchmarks.md`, "The
+second and third blocks").
 
 With `--cache DIR` each trained network's features (and its first-layer
 filters, the times it took) are saved there and reused by later runs with the
