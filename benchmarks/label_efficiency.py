@@ -26,6 +26,9 @@ Two architectures (`--architectures`):
   same blocks with `Conv2D` layers (zero padding where the Hebbian layers
   reflect), then dropout 0.5 and the softmax layer.
 
+The networks learn from all training images; features are computed for the
+test images and the labelled training images only (all of them at 60,000).
+
 Each head and each backprop network trains for `--dense-head-epochs` /
 `--conv-head-epochs` / `--backprop-epochs` epochs over its labelled images,
 and for at least `--min-steps` optimizer steps, so that a hundred images
@@ -111,8 +114,12 @@ def conv_network(args, seed, learn):
     return model
 
 
-def features(args, architecture, seed, learn):
-    """`(train_features, test_features, seconds)` of the Hebbian or the random network."""
+def features(args, architecture, seed, learn, labelled):
+    """`(train_features, test_features, seconds)` of the Hebbian or the random network.
+
+    The network learns from all training images; features are computed for the
+    training images `labelled` (sorted indices) only, and for the test images.
+    """
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
     if architecture == "dense":
@@ -121,7 +128,7 @@ def features(args, architecture, seed, learn):
     else:
         model = conv_network(args, seed, learn)
         x_train, x_test = args.x_image, args.x_test_image
-    train = model.predict(x_train, batch_size=500, verbose=0)
+    train = model.predict(x_train[labelled], batch_size=500, verbose=0)
     test = model.predict(x_test, batch_size=500, verbose=0)
     return train, test, time.perf_counter() - start
 
@@ -340,12 +347,15 @@ def main():
                         print(f"{'':<6}{method:<10}{seed:>5}{count:>8}{accuracy:>10.4f}"
                               f"{seconds:>8.0f}", flush=True)
                     continue
-                train, test, unsupervised = features(args, architecture, seed, method == "hebbian")
+                labelled = np.unique(np.concatenate(list(subsets.values())))
+                train, test, unsupervised = features(args, architecture, seed,
+                                                     method == "hebbian", labelled)
                 print(f"{'':<6}{method:<10}{seed:>5}{'':>8}{'':>10}{unsupervised:>8.0f}"
                       f"  (network and features)", flush=True)
                 for count, subset in subsets.items():
                     start = time.perf_counter()
-                    accuracy = head_accuracy(args, architecture, train[subset],
+                    rows_of_subset = np.searchsorted(labelled, subset)
+                    accuracy = head_accuracy(args, architecture, train[rows_of_subset],
                                              args.y_train[subset], test, seed)
                     seconds = time.perf_counter() - start
                     rows.append({"architecture": architecture, "method": method, "seed": seed,

@@ -43,6 +43,21 @@ def test_labelled_subsets_have_the_same_count_of_each_class_and_follow_the_seed(
     assert bench.epochs_for(60000, 100, 50, 2000) == 50
 
 
+def test_features_of_the_labelled_images_are_theirs_among_all_images():
+    bench = _benchmark()
+    args = bench.argparse.Namespace(synthetic=True, train=200, test=50, data=None,
+                                    dense_units=12, dense_epochs=1, batch_size=100)
+    bench.load(args)
+    labelled = np.unique(np.concatenate([bench.balanced_subset(args.y_train, n, seed=0)
+                                         for n in (20, 60)]))
+    assert len(labelled) < 200
+    train, test, _ = bench.features(args, "dense", 0, False, labelled)
+    every, every_test, _ = bench.features(args, "dense", 0, False, np.arange(200))
+    assert train.shape == (len(labelled), 12) and test.shape == (50, 12)
+    np.testing.assert_allclose(train, every[labelled], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(test, every_test, rtol=1e-6, atol=1e-6)
+
+
 def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
     backend = keras.backend.backend()
     result = subprocess.run(
