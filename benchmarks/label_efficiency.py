@@ -221,7 +221,8 @@ def summarise(rows, architecture, labels, methods):
     return table
 
 
-def plot(summaries, path, title, titles):
+def plot(summaries, path, title, titles, legends=None):
+    """One panel per architecture; `legends[architecture][method]` names a line, else `method`."""
     from keras_hebbian.plot import _pyplot
 
     plt = _pyplot()
@@ -236,7 +237,8 @@ def plot(summaries, path, title, titles):
             counts, means, stds = zip(*points)
             color, marker = styles[method]
             axis.errorbar(counts, 100 * np.array(means), yerr=100 * np.array(stds), color=color,
-                          marker=marker, capsize=3, label=method)
+                          marker=marker, capsize=3,
+                          label=(legends or {}).get(name, {}).get(method, method))
         axis.set_xscale("log")
         counts = sorted({p[0] for points in summaries[name].values() for p in points})
         axis.set_xticks(counts, [f"{c:,}" for c in counts])
@@ -263,6 +265,22 @@ def figure_titles(args, rows):
     return names
 
 
+def legend_labels(rows):
+    """`{architecture: {method: label}}`: a method whose seeds are not all of its panel's
+    names its own, e.g. `backprop (seed 0)`."""
+    legends = {}
+    for name in {r["architecture"] for r in rows}:
+        panel = {r["seed"] for r in rows if r["architecture"] == name}
+        legends[name] = {}
+        for method in {r["method"] for r in rows if r["architecture"] == name}:
+            seeds = sorted({r["seed"] for r in rows
+                            if r["architecture"] == name and r["method"] == method})
+            if set(seeds) != panel:
+                label = "seed" if len(seeds) == 1 else "seeds"
+                legends[name][method] = f"{method} ({label} {', '.join(map(str, seeds))})"
+    return legends
+
+
 def figure_title(args):
     data = "synthetic images" if args["synthetic"] else "MNIST"
     return f"{data}: test accuracy against labels, mean and std over the seeds of each panel"
@@ -287,7 +305,8 @@ def replot(args):
     architectures = [a for a in ARCHITECTURES if any(r["architecture"] == a for r in rows)]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     summaries = {a: summarise(rows, a, labels, methods) for a in architectures}
-    plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows))
+    plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows),
+         legend_labels(rows))
 
 
 def main():
@@ -381,7 +400,8 @@ def main():
                        "seconds": seconds}, f, indent=1)
     if args.plot:
         recorded = vars(args)
-        plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows))
+        plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows),
+             legend_labels(rows))
 
 
 if __name__ == "__main__":

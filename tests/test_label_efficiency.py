@@ -43,6 +43,16 @@ def test_labelled_subsets_have_the_same_count_of_each_class_and_follow_the_seed(
     assert bench.epochs_for(60000, 100, 50, 2000) == 50
 
 
+def test_a_line_with_fewer_seeds_than_its_panel_names_them():
+    bench = _benchmark()
+    rows = [{"architecture": "conv", "method": m, "seed": s, "labels": 100, "test_accuracy": 0.9}
+            for m, seeds in (("hebbian", (0, 1, 2)), ("random", (0, 1, 2)), ("backprop", (0,)))
+            for s in seeds]
+    rows.append({"architecture": "dense", "method": "backprop", "seed": 1, "labels": 100,
+                 "test_accuracy": 0.8})
+    assert bench.legend_labels(rows) == {"conv": {"backprop": "backprop (seed 0)"}, "dense": {}}
+
+
 def test_features_of_the_labelled_images_are_theirs_among_all_images():
     bench = _benchmark()
     args = bench.argparse.Namespace(synthetic=True, train=200, test=50, data=None,
