@@ -24,7 +24,9 @@ Two architectures (`--architectures`):
   (standardised features, dropout 0.5, a softmax layer, the rate halved at
   20, 35, 50, 60, 70, 80 and 90% of the steps). Its backprop twin has the
   same blocks with `Conv2D` layers (zero padding where the Hebbian layers
-  reflect), then dropout 0.5 and the softmax layer.
+  reflect) and ReLU in place of the triangle activations, as the paper's own
+  backprop networks have (`4CnnCIFAR` in its presets), then dropout 0.5 and
+  the softmax layer.
 
 The networks learn from all training images; features are computed for the
 test images and the labelled training images only (all of them at 60,000).
@@ -163,6 +165,11 @@ def backprop_network(args, architecture, seed):
                                             use_bias=False, kernel_initializer=initializer))
         elif isinstance(layer, keras.layers.BatchNormalization):
             twin.append(keras.layers.BatchNormalization(center=False, scale=False))
+        elif isinstance(layer, layers.Triangle):
+            # The gradient of a triangle activation below power 1 is unbounded
+            # near zero; trained so, the twin scored 64.74% with 100 labels and
+            # 59.45% with 600 (seed 0).
+            twin.append(keras.layers.ReLU())
         else:
             twin.append(layer.__class__.from_config(layer.get_config()))
     twin += [keras.layers.Dropout(0.5, seed=seed),

@@ -53,6 +53,20 @@ def test_a_line_with_fewer_seeds_than_its_panel_names_them():
     assert bench.legend_labels(rows) == {"conv": {"backprop": "backprop (seed 0)"}, "dense": {}}
 
 
+def test_the_conv_backprop_twin_has_the_blocks_with_relu_as_the_paper_trains_them():
+    from keras_hebbian import layers, models
+
+    bench = _benchmark()
+    args = bench.argparse.Namespace(conv_width=0.05, x_image=np.zeros((2, 28, 28, 1), "float32"))
+    twin = bench.backprop_network(args, "conv", seed=0)
+    hebbian = models.softhebb_mnist(width=0.05, seed=0)
+    convs = [layer for layer in twin.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [layer.filters for layer in models.hebbian_layers(hebbian)]
+    assert not any(isinstance(layer, layers.Triangle) for layer in twin.layers)
+    assert sum(isinstance(layer, keras.layers.ReLU) for layer in twin.layers) == len(convs)
+    assert twin.output_shape == (None, 10)
+
+
 def test_features_of_the_labelled_images_are_theirs_among_all_images():
     bench = _benchmark()
     args = bench.argparse.Namespace(synthetic=True, train=200, test=50, data=None,
