@@ -166,9 +166,9 @@ def backprop_network(args, architecture, seed):
         elif isinstance(layer, keras.layers.BatchNormalization):
             twin.append(keras.layers.BatchNormalization(center=False, scale=False))
         elif isinstance(layer, layers.Triangle):
-            # The gradient of a triangle activation below power 1 is unbounded
-            # near zero; trained so, the twin scored 64.74% with 100 labels and
-            # 59.45% with 600 (seed 0).
+            # As the paper's backprop networks have. (With the triangle copied,
+            # the twin scored 64.74% with 100 labels and 59.45% with 600, seed 0;
+            # see docs/benchmarks.md, "Few labels".)
             twin.append(keras.layers.ReLU())
         else:
             twin.append(layer.__class__.from_config(layer.get_config()))
