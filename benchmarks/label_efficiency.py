@@ -266,10 +266,14 @@ def figure_titles(args, rows):
     names = {"dense": f"Krotov-Hopfield, {args['dense_units']} units",
              "conv": f"SoftHebb, three conv blocks (width {args['conv_width']})"}
     for name in names:
-        seeds = sorted({r["seed"] for r in rows if r["architecture"] == name})
-        label = "seed" if len(seeds) == 1 else "seeds"
-        names[name] += f"\n{label} {', '.join(str(s) for s in seeds)}"
+        names[name] += "\n" + seeds_text({r["seed"] for r in rows if r["architecture"] == name})
     return names
+
+
+def seeds_text(seeds):
+    """`seed 0` or `seeds 0, 1, 2`."""
+    seeds = sorted(seeds)
+    return f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}"
 
 
 def legend_labels(rows):
@@ -280,11 +284,10 @@ def legend_labels(rows):
         panel = {r["seed"] for r in rows if r["architecture"] == name}
         legends[name] = {}
         for method in {r["method"] for r in rows if r["architecture"] == name}:
-            seeds = sorted({r["seed"] for r in rows
-                            if r["architecture"] == name and r["method"] == method})
-            if set(seeds) != panel:
-                label = "seed" if len(seeds) == 1 else "seeds"
-                legends[name][method] = f"{method} ({label} {', '.join(map(str, seeds))})"
+            seeds = {r["seed"] for r in rows
+                     if r["architecture"] == name and r["method"] == method}
+            if seeds != panel:
+                legends[name][method] = f"{method} ({seeds_text(seeds)})"
     return legends
 
 
