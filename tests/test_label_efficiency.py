@@ -67,6 +67,25 @@ def test_the_conv_backprop_twin_has_the_blocks_with_relu_as_the_paper_trains_the
     assert twin.output_shape == (None, 10)
 
 
+def test_the_conv_backprop_twin_keeps_the_statistics_of_the_batches_it_trains_on():
+    # With a learning rate of zero the batch-norm inputs stay the same, so after
+    # 100 steps the moving statistics must be those of the training batch.
+    bench = _benchmark()
+    x = np.random.default_rng(0).uniform(size=(64, 28, 28, 1)).astype("float32")
+    args = bench.argparse.Namespace(conv_width=0.05, x_image=x)
+    twin = bench.backprop_network(args, "conv", seed=0)
+    twin.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    twin.fit(x, np.arange(64) % 10, epochs=100, batch_size=64, verbose=0)
+    norms = [layer for layer in twin.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 3
+    for norm in norms:
+        inputs = keras.ops.convert_to_numpy(keras.Model(twin.inputs, norm.input)(x))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_mean),
+                                   inputs.mean(axis=(0, 1, 2)), rtol=0.02, atol=1e-3)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_variance),
+                                   inputs.var(axis=(0, 1, 2)), rtol=0.02, atol=1e-3)
+
+
 def test_features_of_the_labelled_images_are_theirs_among_all_images():
     bench = _benchmark()
     args = bench.argparse.Namespace(synthetic=True, train=200, test=50, data=None,
