@@ -167,7 +167,7 @@ def backprop_network(args, architecture, seed):
             # PyTorch's default momentum (0.1 there, 0.9 here), as the paper's
             # networks have. Keras' 0.99 keeps the moving statistics far from the
             # batches' for hundreds of steps: after 150 steps on 100 images the
-            # twin scored 11.7% of 2,000 test images, 63.5% with momentum 0.9.
+            # twin scored 11.7% of 2,000 test images, 63.55% with momentum 0.9.
             twin.append(keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9))
         elif isinstance(layer, layers.Triangle):
             # As the paper's backprop networks have. (With the triangle copied,
