@@ -24,9 +24,9 @@ Two architectures (`--architectures`):
   (standardised features, dropout 0.5, a softmax layer, the rate halved at
   20, 35, 50, 60, 70, 80 and 90% of the steps). Its backprop twin has the
   same blocks with `Conv2D` layers (zero padding where the Hebbian layers
-  reflect) and ReLU in place of the triangle activations, as the paper's own
-  backprop networks have (`4CnnCIFAR` in its presets), then dropout 0.5 and
-  the softmax layer.
+  reflect), ReLU in place of the triangle activations and batch normalisation
+  of momentum 0.9 (PyTorch's default), as the paper's own backprop networks
+  have (`4CnnCIFAR` in its presets), then dropout 0.5 and the softmax layer.
 
 The networks learn from all training images; features are computed for the
 test images and the labelled training images only (all of them at 60,000).
