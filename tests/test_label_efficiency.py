@@ -53,6 +53,43 @@ def test_a_line_with_fewer_seeds_than_its_panel_names_them():
     assert bench.legend_labels(rows) == {"conv": {"backprop": "backprop (seed 0)"}, "dense": {}}
 
 
+def test_a_panel_whose_lines_ran_on_different_devices_names_each_device():
+    bench = _benchmark()
+    rows = [{"architecture": "conv", "method": m, "seed": s, "labels": 100, "test_accuracy": 0.9,
+             "device": device}
+            for m, device in (("hebbian", "CPU"), ("random", "CPU"), ("backprop", "NVIDIA H200"))
+            for s in (0, 1, 2)]
+    rows += [{"architecture": "dense", "method": m, "seed": 0, "labels": 100,
+              "test_accuracy": 0.8} for m in ("hebbian", "backprop")]
+    assert bench.legend_labels(rows) == {
+        "conv": {"hebbian": "hebbian (CPU)", "random": "random (CPU)",
+                 "backprop": "backprop (NVIDIA H200)"},
+        "dense": {}}
+    rows[-1]["device"] = "NVIDIA H200"
+    assert bench.legend_labels(rows)["dense"] == {"hebbian": "hebbian (CPU)",
+                                                  "backprop": "backprop (NVIDIA H200)"}
+
+
+@pytest.mark.parametrize("architecture, rate", [("dense", 1e-3), ("conv", 1e-4)])
+def test_each_backprop_twin_starts_at_its_own_learning_rate(architecture, rate, monkeypatch):
+    bench = _benchmark()
+    args = bench.argparse.Namespace(synthetic=True, train=40, test=10, data=None)
+    bench.load(args)
+    args.__dict__.update(dense_units=8, conv_width=0.03, backprop_batch_size=20,
+                         backprop_epochs=1, min_steps=1, dense_backprop_learning_rate=1e-3,
+                         conv_backprop_learning_rate=1e-4)
+    started = []
+    adam = keras.optimizers.Adam
+
+    def recording_adam(learning_rate, **kwargs):
+        started.append(float(learning_rate.initial_learning_rate))
+        return adam(learning_rate, **kwargs)
+
+    monkeypatch.setattr(bench.keras.optimizers, "Adam", recording_adam)
+    bench.backprop_accuracy(args, architecture, np.arange(20), seed=0)
+    assert started == [pytest.approx(rate)]
+
+
 def test_the_conv_backprop_twin_has_the_blocks_with_relu_as_the_paper_trains_them():
     from keras_hebbian import layers, models
 
@@ -115,6 +152,7 @@ def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = json.loads((tmp_path / "run.json").read_text())
+    assert run["device"] == "CPU"
     cells = {(r["architecture"], r["method"], r["labels"]) for r in run["rows"]}
     assert cells == {(a, m, n) for a in ("dense", "conv") for m in ("hebbian", "backprop", "random")
                      for n in (20, 60)}
