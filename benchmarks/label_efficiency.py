@@ -317,7 +317,8 @@ def replot(args):
     """Draw `args.plot` from the rows that earlier runs wrote to their `--json`.
 
     Each file holds one run's record or a list of them; the rows of all are
-    drawn together, each architecture in its own panel.
+    drawn together, each architecture in its own panel. Files that
+    `benchmarks/mnist_conv.py` wrote add its network's points with all labels.
     """
     if not args.plot:
         raise SystemExit("--replot needs --plot PATH")
@@ -326,14 +327,41 @@ def replot(args):
         with open(path) as f:
             run = json.load(f)
         runs.extend(run if isinstance(run, list) else [run])
-    rows = [dict(row, device=run.get("device", "CPU")) for run in runs for row in run["rows"]]
-    recorded = runs[0]["args"]
+    recorded = next((run["args"] for run in runs if "conv_width" in run["args"]), None)
+    if recorded is None:
+        raise SystemExit("--replot needs at least one file that this script wrote")
+    rows = [dict(row, device=run.get("device", "CPU"))
+            for run in runs for row in rows_of(run, recorded)]
     labels = sorted({r["labels"] for r in rows})
     architectures = [a for a in ARCHITECTURES if any(r["architecture"] == a for r in rows)]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     summaries = {a: summarise(rows, a, labels, methods) for a in architectures}
     plot(summaries, args.plot, figure_title(recorded), figure_titles(recorded, rows),
          legend_labels(rows))
+
+
+def rows_of(run, recorded):
+    """A run's rows. Those of `benchmarks/mnist_conv.py` (keyed by `features`) become the
+    conv architecture's `hebbian` and `random` rows with all its training images labelled;
+    its network must be the one this script builds (`recorded`: a run's arguments)."""
+    if not run["rows"] or "features" not in run["rows"][0]:
+        return run["rows"]
+    given = run["args"]
+    expected = {"width": recorded["conv_width"], "blocks": 3, "epochs": 1}
+    if any(row["features"] == "softhebb" for row in run["rows"]):
+        # The learning network: softhebb_mnist()'s default rules, the same batches.
+        expected.update(first_rule="unit", deeper_rule="paper",
+                        batch_size=recorded["conv_batch_size"])
+    differing = {key: given.get(key, "paper" if key == "deeper_rule" else None)
+                 for key in expected}
+    differing = {k: v for k, v in differing.items() if v != expected[k]}
+    if differing:
+        raise SystemExit(f"a mnist_conv.py run with {differing} cannot join these runs, "
+                         f"whose conv network has {expected}")
+    methods = {"softhebb": "hebbian", "random": "random"}
+    return [{"architecture": "conv", "method": methods[row["features"]], "seed": row["seed"],
+             "labels": given["train"], "test_accuracy": row["test_accuracy"]}
+            for row in run["rows"]]
 
 
 def main():

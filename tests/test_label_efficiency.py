@@ -70,6 +70,32 @@ def test_a_panel_whose_lines_ran_on_different_devices_names_each_device():
                                                   "backprop": "backprop (NVIDIA H200)"}
 
 
+def test_mnist_conv_runs_join_the_plot_as_the_conv_network_with_every_label():
+    bench = _benchmark()
+    recorded = {"conv_width": 1.0, "conv_batch_size": 10}
+    network = {"width": 1.0, "blocks": 3, "epochs": 1, "train": 60000, "batch_size": 10,
+               "first_rule": "unit", "deeper_rule": "paper"}
+    run = {"args": network, "rows": [{"features": "softhebb", "seed": 0, "test_accuracy": 0.99},
+                                     {"features": "random", "seed": 0, "test_accuracy": 0.98}]}
+    assert bench.rows_of(run, recorded) == [
+        {"architecture": "conv", "method": "hebbian", "seed": 0, "labels": 60000,
+         "test_accuracy": 0.99},
+        {"architecture": "conv", "method": "random", "seed": 0, "labels": 60000,
+         "test_accuracy": 0.98}]
+    # this script's own rows pass as they are
+    own = {"args": {}, "rows": [{"architecture": "dense", "method": "random", "seed": 0,
+                                 "labels": 100, "test_accuracy": 0.5}]}
+    assert bench.rows_of(own, recorded) == own["rows"]
+    # another network cannot join
+    for change in ({"width": 0.5}, {"first_rule": "paper"}, {"deeper_rule": "unit"},
+                   {"blocks": 2}, {"batch_size": 64}):
+        with pytest.raises(SystemExit, match=next(iter(change))):
+            bench.rows_of({**run, "args": {**network, **change}}, recorded)
+    # the untrained network does not depend on the rules it would learn by
+    control = {"args": {**network, "first_rule": "paper"}, "rows": run["rows"][1:]}
+    assert [r["method"] for r in bench.rows_of(control, recorded)] == ["random"]
+
+
 @pytest.mark.parametrize("architecture, rate", [("dense", 1e-3), ("conv", 1e-4)])
 def test_each_backprop_twin_starts_at_its_own_learning_rate(architecture, rate, monkeypatch):
     bench = _benchmark()
