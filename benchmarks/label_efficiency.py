@@ -41,7 +41,9 @@ badly (training loss 1.75 after 188 steps, 86.85% of 2,000 test images, against
 0.084 and 97.25% at 1e-4; one check, seed 0). Nothing is tuned per label count,
 and no labelled image is held out for validation.
 Prints a table per architecture (mean and spread over seeds), writes the rows
-to `--json` and a plot of accuracy against labels (log axis) to `--plot`.
+to `--json` and a plot of accuracy against labels (log axis) to `--plot`;
+`--replot` draws the plot again from earlier runs' JSON files (this script's,
+and `benchmarks/mnist_conv.py`'s for the conv network with every label).
 
     python benchmarks/label_efficiency.py --data ../shared/data/mnist.npz
     python benchmarks/label_efficiency.py --architectures dense --seeds 0 --dense-epochs 5   # quick look
@@ -396,7 +398,8 @@ def main():
     parser.add_argument("--json", default=None, help="write the rows and the means to this file")
     parser.add_argument("--plot", default=None, help="write the plot (PNG) to this file")
     parser.add_argument("--replot", nargs="+", default=None, metavar="JSON",
-                        help="only draw --plot again from the rows of earlier runs' --json files")
+                        help="only draw --plot again from the rows of earlier runs' --json files "
+                             "(also mnist_conv.py's, as the conv network with every label)")
     args = parser.parse_args()
     if args.replot:
         replot(args)
