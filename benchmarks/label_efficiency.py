@@ -195,7 +195,8 @@ def backprop_accuracy(args, architecture, subset, seed):
     batch_size = min(args.backprop_batch_size, len(subset))
     epochs = epochs_for(len(subset), batch_size, args.backprop_epochs, args.min_steps)
     steps = epochs * int(np.ceil(len(subset) / batch_size))
-    rate = args.dense_backprop_learning_rate if architecture == "dense" else args.conv_backprop_learning_rate
+    rate = (args.dense_backprop_learning_rate if architecture == "dense"
+            else args.conv_backprop_learning_rate)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, steps)),
                   loss="sparse_categorical_crossentropy")
     model.fit(x_train[subset], args.y_train[subset], epochs=epochs, batch_size=batch_size,

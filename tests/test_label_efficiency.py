@@ -178,7 +178,7 @@ def test_label_efficiency_runs_end_to_end_on_synthetic_images(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["device"] == "CPU"
+    assert run["device"] == _benchmark().accelerator()
     cells = {(r["architecture"], r["method"], r["labels"]) for r in run["rows"]}
     assert cells == {(a, m, n) for a in ("dense", "conv") for m in ("hebbian", "backprop", "random")
                      for n in (20, 60)}
