@@ -176,6 +176,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self._error = None
         self._layers = hebbian_layers(self.model)  # once: checked after every batch
         for layer in self._layers:
+            layer.poll_nonfinite()  # clears what an earlier fit() left
             layer.nonfinite_error = None
             layer.nonfinite_guarded = True
 
@@ -183,7 +184,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
         if self._error is not None:
             return
         for layer in self._layers:
-            if layer.nonfinite_error is not None:
+            if layer.poll_nonfinite() is not None:
                 self._error = layer.nonfinite_error
                 self.model.stop_training = True
                 return
@@ -191,6 +192,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         error, self._error = self._error, None
         for layer in self._layers:
+            layer.poll_nonfinite()
             layer.nonfinite_error = None
             layer.nonfinite_guarded = False
         if error is not None:

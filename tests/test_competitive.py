@@ -401,6 +401,10 @@ def test_top_k_indices_rank_like_a_stable_sort(samples, units, k, ties):
     assert all(len(set(row)) == k for row in ranked.tolist())  # each unit once
     if keras.backend.backend() != "torch":  # torch.topk orders repeats its own way
         np.testing.assert_array_equal(ranked, reference)
+    # The ranking by groups that XLA runs (JAX; TensorFlow's jit_compile=True),
+    # in keras.ops on every backend: equal entries rank by index.
+    grouped = _numpy(backend.common.grouped_top_k_indices(_tensor(values), k))
+    np.testing.assert_array_equal(grouped, reference)
 
 
 @pytest.mark.parametrize("shape", [(12,), (12, 5)])

@@ -1,7 +1,5 @@
 """Bad input never corrupts learned weights; bad settings fail loudly."""
 
-import warnings
-
 import keras
 import numpy as np
 import pytest
@@ -46,12 +44,28 @@ def _data(shape, batches=4, seed=0):
     return np.random.default_rng(seed).normal(size=(batches * BATCH,) + shape).astype("float32")
 
 
-def _model(make, shape, sequential=models.Sequential, **kwargs):
+def _model(make, shape, sequential=models.Sequential, jit="auto", **kwargs):
     keras.utils.clear_session()
     layer = make(**kwargs)
     model = sequential([keras.Input(shape), layer])
-    model.compile()
+    model.compile(jit_compile=_jit_compile(jit))
+    if jit == "xla":
+        assert model.jit_compile is True  # Keras did not fall back to a graph without XLA
     return model, layer
+
+
+# A TensorFlow step compiled by XLA (`jit_compile=True`) cannot call back to
+# Python, so its layers record a refusal in a variable that the guard reads.
+JIT = ["auto", "xla"]
+
+
+def _jit_compile(jit):
+    if jit == "auto":
+        return "auto"
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX compiles every step by XLA already; PyTorch's jit_compile is "
+                    "torch.compile")
+    return True
 
 
 def _variables(layer):
@@ -68,20 +82,21 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(u, v)
 
 
+@pytest.mark.parametrize("jit", JIT)
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nonfinite_batch_raises_and_keeps_what_was_learned(kind, bad):
+def test_nonfinite_batch_raises_and_keeps_what_was_learned(kind, bad, jit):
     make, shape = MAKERS[kind]
     x = _data(shape)
     x_bad = x.copy()
     x_bad[2 * BATCH + 3].flat[5] = bad  # in the third batch
 
     # What the layer knows after the two good batches before the bad one.
-    model, layer = _model(make, shape)
+    model, layer = _model(make, shape, jit=jit)
     _fit(model, x[: 2 * BATCH])
     expected = _variables(layer)
 
-    model, layer = _model(make, shape)
+    model, layer = _model(make, shape, jit=jit)
     with pytest.raises(FloatingPointError, match="received a batch with NaN or Inf") as error:
         _fit(model, x_bad)
     assert "plastic" in str(error.value)
@@ -91,19 +106,20 @@ def test_nonfinite_batch_raises_and_keeps_what_was_learned(kind, bad):
     _assert_same(after, expected)
 
 
+@pytest.mark.parametrize("jit", JIT)
 @pytest.mark.parametrize("kind", sorted(MAKERS))
-def test_nonfinite_batch_is_skipped_on_request(kind):
+def test_nonfinite_batch_is_skipped_on_request(kind, jit):
     make, shape = MAKERS[kind]
     x = _data(shape)
     x_bad = x.copy()
     x_bad[2 * BATCH: 3 * BATCH] = np.nan  # the whole third batch
 
     # The same training without the third batch.
-    model, layer = _model(make, shape, on_nonfinite="skip")
+    model, layer = _model(make, shape, jit=jit, on_nonfinite="skip")
     _fit(model, np.concatenate([x[: 2 * BATCH], x[3 * BATCH:]]))
     expected = _variables(layer)
 
-    model, layer = _model(make, shape, on_nonfinite="skip")
+    model, layer = _model(make, shape, jit=jit, on_nonfinite="skip")
     _fit(model, x_bad)
     np.testing.assert_array_equal(int(layer.iterations.numpy()), 3)
     _assert_same(_variables(layer), expected)
@@ -131,18 +147,19 @@ def test_inference_on_nan_input_neither_raises_nor_learns():
     _assert_same(_variables(layer), before)
 
 
-def test_diverging_weights_stop_training_and_keep_the_last_finite_ones():
+@pytest.mark.parametrize("jit", JIT)
+def test_diverging_weights_stop_training_and_keep_the_last_finite_ones(jit):
     def make(**kwargs):
         # Plain Hebb grows without bound; this rate overflows float32 at the 2nd update.
         return HebbianDense(4, rule="hebb", learning_rate=1e30, seed=1, name="runaway")
 
     x = _data((6,), batches=3) + 1.0
-    model, layer = _model(make, (6,))
+    model, layer = _model(make, (6,), jit=jit)
     _fit(model, x[:BATCH])
     expected = _variables(layer)
     assert np.abs(expected[0]).max() > 1e20  # large but finite
 
-    model, layer = _model(make, (6,))
+    model, layer = _model(make, (6,), jit=jit)
     with pytest.raises(FloatingPointError, match="would make the weights of layer .runaway. non-finite"):
         _fit(model, x)
     _assert_same(_variables(layer), expected)
@@ -246,17 +263,17 @@ def test_a_plain_keras_model_without_the_guard_never_learns_from_a_bad_batch():
     _assert_same(_variables(layer), expected)
 
 
-def test_tensorflow_steps_that_report_are_not_compiled_by_xla():
-    # Every mode reports a refused update (a non-finite result stops learning
-    # even where bad batches are skipped), and TensorFlow's XLA cannot.
-    for mode in ("raise", "skip"):
-        assert _dense(on_nonfinite=mode).supports_jit == (keras.backend.backend() != "tensorflow")
-    if keras.backend.backend() == "torch":
-        return  # PyTorch's jit_compile is torch.compile, a separate matter
-    keras.utils.clear_session()
-    model = models.Sequential([keras.Input((6,)), _dense(on_nonfinite="skip")])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Keras says when it compiles without XLA
-        model.compile(jit_compile=True)
-    _fit(model, _data((6,)))
-    assert np.all(np.isfinite(model.layers[0].kernel.numpy()))
+def test_a_step_compiled_by_xla_records_a_refusal_for_the_guard_to_read():
+    """TensorFlow's XLA runs no host callback: the step records the refusal in a variable."""
+    model, layer = _model(_dense, (6,), sequential=keras.Sequential, jit="xla")
+    weights = len(layer.weights)
+    _fit(model, _bad_third_batch((6,)))  # no guard: nothing reads it, nothing warns
+    assert layer.nonfinite_error is None
+    assert "'plastic' received a batch with NaN" in layer.poll_nonfinite()
+    assert int(layer.iterations.numpy()) == 3  # the bad batch was left out
+    layer.nonfinite_error = None
+    assert layer.poll_nonfinite() is None  # read once
+    with pytest.raises(FloatingPointError, match="'plastic' received a batch with NaN"):
+        _fit(model, _bad_third_batch((6,)), callbacks=[NonFiniteGuard()])
+    assert int(layer.iterations.numpy()) == 3 + 2  # stopped after the bad batch
+    assert len(layer.weights) == weights  # the variable is not a weight, nor saved

@@ -44,12 +44,14 @@ def _data(shape, samples=85, seed=0):
     return np.random.default_rng(seed).random((samples, *shape)).astype("float32")
 
 
-def _train(make, shape, x, steps, epochs=2, callbacks=None):
+def _train(make, shape, x, steps, epochs=2, callbacks=None, jit_compile="auto"):
     if steps > 1 and keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
     keras.utils.set_random_seed(0)
     model = models.Sequential([keras.Input(shape), make()])
-    model.compile(steps_per_execution=steps)
+    model.compile(steps_per_execution=steps, jit_compile=jit_compile)
+    if jit_compile is True:
+        assert model.jit_compile is True  # Keras did not fall back
     history = model.fit(x, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
                         callbacks=callbacks)
     return model, history
@@ -69,6 +71,39 @@ def test_several_steps_per_call_learn_what_single_steps_learn(case):
     assert int(layer.iterations.numpy()) == 2 * 11  # every batch of both epochs learned
     untrained, _ = _train(make, shape, x, steps=4, epochs=0)
     assert not np.allclose(untrained.layers[0].kernel.numpy(), layer.kernel.numpy())
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tensorflow_steps_compiled_by_xla_learn_what_graph_steps_learn(case, steps):
+    """`compile(jit_compile=True)`: XLA's step updates a few columns and ranks by groups."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX compiles every step by XLA already; PyTorch's jit_compile is "
+                    "torch.compile")
+    make, shape = CASES[case]
+    x = _data(shape)
+    graph, _ = _train(make, shape, x, steps=steps, jit_compile=False)
+    xla, _ = _train(make, shape, x, steps=steps, jit_compile=True)
+    for a, b in zip(graph.get_weights(), xla.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(xla.layers[0].iterations.numpy()) == 2 * 11
+
+
+def test_tensorflow_updates_columns_under_xla_only():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's choice between a graph with and without XLA")
+    import tensorflow as tf
+
+    chosen = []
+
+    def probe(x):
+        chosen.append(backend.column_updates_pay(16, 64))
+        return x
+
+    tf.function(probe, jit_compile=True)(tf.ones(1))
+    tf.function(probe, jit_compile=False)(tf.ones(1))
+    probe(tf.ones(1))
+    assert chosen == [True, False, False]
 
 
 def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():

@@ -9,7 +9,7 @@ at import (Keras fixes its backend when it is imported):
 - `snapshot(value, partner)`: the value a learning call's forward pass reads.
 - `assign_columns(variable, units, columns)` and `column_updates_pay(entries,
   units)`: writing a few columns of a kernel in place, and whether that beats
-  a pass over the whole kernel; `take_columns(value, units)` reads them, and
+  a pass over the whole kernel in the step being built; `take_columns(value, units)` reads them, and
   `store_by_columns(variable)` lays out a matrix for it where the backend
   lets the library choose (PyTorch).
 - `top_k_indices(values, k)`: the k largest responses of each sample, as
@@ -18,8 +18,9 @@ at import (Keras fixes its backend when it is imported):
   a column update sums the entries that name the same unit.
 - `is_traced(tensor)` and `report_unless(condition, report)`: tell the Python
   side, from inside a compiled training step, that a learning call was
-  refused.
-- `SUPPORTS_XLA_WITH_REPORTS`: whether XLA can compile a step that reports.
+  refused; `new_report_flag()` and `read_report_flag(flag)`: where a compiled
+  step cannot call the host (TensorFlow's XLA), the variable it records that
+  in, and reading it.
 - `fused_train_function(model)`: `compile(steps_per_execution=N)`'s N steps
   as one compiled program, where Keras' own trainer dispatches each step.
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
@@ -41,8 +42,6 @@ elif BACKEND == "torch":
 else:
     from keras_hebbian.backend import common as _current
 
-COLUMN_UPDATES = _current.COLUMN_UPDATES
-SUPPORTS_XLA_WITH_REPORTS = _current.SUPPORTS_XLA_WITH_REPORTS
 snapshot = _current.snapshot
 segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
@@ -52,6 +51,8 @@ store_by_columns = _current.store_by_columns
 take_columns = _current.take_columns
 is_traced = _current.is_traced
 report_unless = _current.report_unless
+new_report_flag = _current.new_report_flag
+read_report_flag = _current.read_report_flag
 conv_methods = _current.conv_methods
 default_conv_method = _current.default_conv_method
 native_conv_correlation = _current.native_conv_correlation
@@ -65,19 +66,19 @@ def column_updates_pay(entries, units):
             units each sample moves); `None` when unknown at trace time.
         units: int, the kernel's columns.
     """
-    return COLUMN_UPDATES and entries is not None and entries <= units // 4
+    return _current.column_updates() and entries is not None and entries <= units // 4
 
 
 __all__ = [
     "BACKEND",
     "assign_columns",
-    "COLUMN_UPDATES",
-    "SUPPORTS_XLA_WITH_REPORTS",
     "column_updates_pay",
     "conv_methods",
     "default_conv_method",
     "fused_train_function",
     "is_traced",
+    "new_report_flag",
+    "read_report_flag",
     "native_conv_correlation",
     "report_unless",
     "segment_sum",

@@ -1,23 +1,25 @@
 """The JAX backend: in-place column updates, host callbacks from jitted steps."""
 
-import math
-
 import jax
 import jax.numpy as jnp
 import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
-    SUPPORTS_XLA_WITH_REPORTS,
     conv_methods,
     native_conv_correlation,
+    new_report_flag,
+    read_report_flag,
     report_now,
     segment_sum,
     snapshot,
     store_by_columns,
     take_columns,
 )
+from keras_hebbian.backend.common import grouped_top_k_indices as top_k_indices  # noqa: F401
 
-COLUMN_UPDATES = True
+
+def column_updates():
+    return True
 
 
 def fused_train_function(model):
@@ -86,53 +88,3 @@ def report_unless(condition, report):
 def default_conv_method(strides, dilation_rate):
     """`"shifts"` on the CPU (XLA's weight-gradient convolution is 1.5-4x slower), else `"conv"`."""
     return "shifts" if jax.default_backend() == "cpu" else "conv"
-
-
-def top_k_indices(values, k):
-    """Per row of `values` `(samples, units)`: the indices of the k largest entries, by rank.
-
-    XLA's `top_k` on the CPU sorts each row, up to 50 ms for 100 x 2000 inside a
-    training step. Here the units are cut into groups of about `sqrt(units)`:
-    the k largest entries lie in the k groups with the largest maxima (ranked
-    by maximum, then by index), so `k` rounds of "take the largest, mask it"
-    run over those `k` groups only, after one pass over the row for the
-    groups' maxima. Exact; equal entries rank by index, as `top_k` ranks them.
-    """
-    samples, units = values.shape
-    size = _group_size(units)
-    groups = -(-units // size)
-    index = jnp.arange(units, dtype="int32")
-    if groups > k and 2 * k * size < units:
-        if groups * size > units:
-            values = jnp.pad(values, ((0, 0), (0, groups * size - units)),
-                             constant_values=-jnp.inf)
-        blocks = values.reshape(samples, groups, size)
-        maxima = jnp.max(blocks, axis=-1)
-        chosen = _ranked(maxima, jnp.arange(groups, dtype="int32"), k, groups)
-        values = jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(samples, k * size)
-        index = (chosen[:, :, None] * size + jnp.arange(size, dtype="int32")).reshape(samples, -1)
-    return _ranked(values, jnp.broadcast_to(index, values.shape), k, units)
-
-
-def _group_size(units):
-    """About `sqrt(units)`: a divisor of `units` near it if there is one (no padding)."""
-    root = max(1, math.isqrt(units))
-    for size in sorted(range(max(1, root // 2), 2 * root + 1), key=lambda d: abs(d - root)):
-        if units % size == 0:
-            return size
-    return root
-
-
-def _ranked(values, index, k, count):
-    """The indices (`index`'s entries, below `count`) of each row's k largest entries, `(rows, k)`.
-
-    A row holding NaN names no entry; its indices are clamped to `count - 1`.
-    """
-    largest = jnp.iinfo(jnp.int32).max
-    ranked = []
-    for _ in range(k):
-        top = jnp.max(values, axis=-1, keepdims=True)
-        chosen = jnp.minimum(jnp.min(jnp.where(values == top, index, largest), axis=-1), count - 1)
-        ranked.append(chosen)
-        values = jnp.where(index == chosen[:, None], -jnp.inf, values)
-    return jnp.stack(ranked, axis=1)

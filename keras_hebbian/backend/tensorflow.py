@@ -1,23 +1,46 @@
-"""The TensorFlow backend: host callbacks from graphs, its own weight-gradient kernel."""
+"""The TensorFlow backend: graphs with and without XLA, its own weight-gradient kernel.
+
+Keras compiles a TensorFlow training step with XLA where `compile(jit_compile=True)`
+asks for it (and by default on a GPU). A few choices depend on which: XLA
+runs no host callback, so a refused update is recorded in a variable
+instead; the graph without XLA runs TensorFlow's own `top_k` and the dense
+update, which beat XLA's sort and column scatters there.
+"""
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 from keras_hebbian.backend.common import (  # noqa: F401
     assign_columns,
     fused_train_function,
+    grouped_top_k_indices,
     report_now,
     segment_sum,
     snapshot,
     store_by_columns,
     take_columns,
-    top_k_indices,
 )
+from keras_hebbian.backend.common import top_k_indices as _top_k_indices
 
-#: Gathering and scattering columns cost more than the dense update here
-#: (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s).
-COLUMN_UPDATES = False
-#: XLA cannot run the host callback that reports a refused update.
-SUPPORTS_XLA_WITH_REPORTS = False
+
+def compiled_by_xla():
+    """Whether the function being traced now is compiled by XLA (`tf.function(jit_compile=True)`)."""
+    if tf.executing_eagerly():
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def column_updates():
+    """Under XLA only: in a graph without it, gathering and scattering columns cost more
+    than the dense update (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s)."""
+    return compiled_by_xla()
+
+
+def top_k_indices(values, k):
+    """`tf.math.top_k` in a graph; under XLA, which sorts each row for it, the grouped ranking."""
+    if compiled_by_xla():
+        return grouped_top_k_indices(values, k)
+    return _top_k_indices(values, k)
 
 
 def is_traced(tensor):
@@ -25,15 +48,42 @@ def is_traced(tensor):
 
 
 def report_unless(condition, report):
-    """Eagerly `report(eager=True)`; in a graph `report(eager=False)` by `tf.py_function`."""
+    """Eagerly `report(eager=True)`; in a graph `report(eager=False)` by `tf.py_function`;
+    under XLA, which runs no host callback, `report.code` into `report.flag` unless a code
+    is there already (the first refusal wins)."""
     if not is_traced(condition):
         return report_now(condition, report)
+    if compiled_by_xla():
+        flag = report.flag
+        keep = tf.logical_or(condition, tf.not_equal(flag, 0))
+        flag.assign(tf.where(keep, flag, tf.constant(report.code, tf.int32)))
+        return
 
     def host():
         report(eager=False)
         return True
 
     tf.cond(condition, lambda: tf.constant(True), lambda: tf.py_function(host, [], tf.bool))
+
+
+def new_report_flag():
+    """An int32 scalar variable, 0 until a step compiled by XLA records a refused update.
+
+    A plain `tf.Variable`, not a Keras one: it is not among the layer's
+    weights and is not saved. Every replica of a distributed step computes the
+    same refusal (from the gathered batch), so the first replica's counts.
+    """
+    with tf.init_scope():
+        return tf.Variable(0, dtype=tf.int32, trainable=False, name="nonfinite_report",
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def read_report_flag(flag):
+    """The code recorded in `flag` (0: none), which is then cleared."""
+    code = int(flag.numpy())
+    if code:
+        flag.assign(0)
+    return code
 
 
 def _same_axis_stride_and_dilation(strides, dilation_rate):

@@ -4,14 +4,17 @@ import torch
 from keras import ops
 
 from keras_hebbian.backend.common import (  # noqa: F401
-    SUPPORTS_XLA_WITH_REPORTS,
     fused_train_function,
     is_traced,
+    new_report_flag,
+    read_report_flag,
     report_unless,
     top_k_indices,
 )
 
-COLUMN_UPDATES = True
+
+def column_updates():
+    return True
 
 
 def snapshot(value, partner=None):

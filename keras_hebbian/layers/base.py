@@ -70,7 +70,11 @@ class HebbianLayer(keras.layers.Layer):
             (JAX, TensorFlow) the layer records it in `nonfinite_error` and
             `keras_hebbian.callbacks.NonFiniteGuard` (added by
             `keras_hebbian.models.Sequential` and `Model` to every `fit()`)
-            stops `fit()` after that batch and raises it.
+            stops `fit()` after that batch and raises it; without the guard,
+            the layer warns. A TensorFlow step compiled by XLA
+            (`compile(jit_compile=True)`) cannot call back to Python: it
+            records the refusal in a variable that the guard reads after each
+            batch (`poll_nonfinite`), and without the guard nothing warns.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
     """
 
@@ -91,12 +95,12 @@ class HebbianLayer(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE_MODES)
-        # TensorFlow's XLA cannot run the host callback that reports a refused
-        # update (in every mode: a non-finite result is reported even where bad
-        # batches are skipped); Keras then compiles the step without XLA.
-        self.supports_jit = backend.SUPPORTS_XLA_WITH_REPORTS
         self.nonfinite_error = None
         self.nonfinite_guarded = False  # set while a NonFiniteGuard watches a fit()
+        # Where a compiled step cannot call the host (TensorFlow's XLA), it
+        # records a refused update here, as the 1-based index of its message.
+        self._nonfinite_flag = backend.new_report_flag()
+        self._nonfinite_messages = []
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -320,6 +324,25 @@ class HebbianLayer(keras.layers.Layer):
         samples = pre.inputs.shape[0]
         entries = None if samples is None else samples * per_sample
         return backend.column_updates_pay(entries, plastic.variable.shape[1])
+
+    def nonfinite_code(self, message):
+        """The code (1, 2, ...) a compiled step records for a refusal with `message`."""
+        if message not in self._nonfinite_messages:
+            self._nonfinite_messages.append(message)
+        return self._nonfinite_messages.index(message) + 1
+
+    def poll_nonfinite(self):
+        """`nonfinite_error` once a refusal recorded by a compiled step is read, or `None`.
+
+        Reads (and clears) the variable that a TensorFlow step compiled by XLA
+        records a refusal in; elsewhere the step has set `nonfinite_error`
+        already. The first refusal's message is kept.
+        """
+        if self._nonfinite_flag is not None:
+            code = backend.read_report_flag(self._nonfinite_flag)
+            if code and self.nonfinite_error is None:
+                self.nonfinite_error = self._nonfinite_messages[code - 1]
+        return self.nonfinite_error
 
     def _report_nonfinite(self, finite_inputs, finite_result):
         """Report a refused update, by `on_nonfinite` (see the class docstring)."""

@@ -174,11 +174,22 @@ class Refusal:
     `eager=False` from a host callback inside a compiled step, where it must
     not raise: it records the message in `layer.nonfinite_error` (read by
     `keras_hebbian.callbacks.NonFiniteGuard`) and, with no guard watching,
-    warns.
+    warns. A compiled step that cannot call the host stores `code` in `flag`
+    instead (`layer.poll_nonfinite()` reads it).
     """
 
     def __init__(self, layer, message):
         self.layer, self.message = layer, message
+
+    @property
+    def flag(self):
+        """The layer's variable for refusals recorded by a compiled step, or `None`."""
+        return self.layer._nonfinite_flag
+
+    @property
+    def code(self):
+        """The int that stands for this refusal's message in `flag`."""
+        return self.layer.nonfinite_code(self.message)
 
     def __call__(self, eager):
         if eager:
