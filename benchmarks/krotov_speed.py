@@ -8,7 +8,9 @@ floor measured in the same process (one 100 x 784 by 784 x 2000 currents
 product per batch, now that the update touches only the winners' columns);
 and the same algorithm as a plain hand-written loop in that backend's own
 framework (a jitted JAX `lax.scan` over the batches, a PyTorch loop, a
-`tf.function` loop), with the ratios. Each implementation runs in its own
+`tf.function` loop), with the ratios. On TensorFlow it also times the step
+compiled by XLA (`compile(jit_compile=True)`, which Keras does not choose by
+default on a CPU), alone and with 50 steps per call. Each implementation runs in its own
 process, which prints its peak memory (resident set on the CPU; device
 memory too on a GPU). `--torch-compile` adds PyTorch compiled with
 `compile(jit_compile=True)` (Keras then runs each step through
@@ -234,8 +236,9 @@ def measure(data, kind):
     if kind == "loop":
         seconds = loop_epoch(x)
     else:
-        warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
-                                      jit_compile=True if kind == "compiled" else "auto")
+        warmup, seconds = keras_epoch(
+            x, steps_per_execution=FUSED_STEPS if kind.endswith("fused") else 1,
+            jit_compile=True if kind.startswith("compiled") else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
             "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9,
             "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
@@ -249,7 +252,8 @@ def main():
     parser.add_argument("--json", default=None, help="also write every run to this file")
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time PyTorch with compile(jit_compile=True) (torch.compile)")
-    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop"],
+    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "compiled_fused",
+                                             "loop"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -258,7 +262,7 @@ def main():
         return
     print(f"Krotov-Hopfield, {UNITS} units, batch {BATCH}, one epoch of 60,000 MNIST images, "
           f"{os.cpu_count()} CPUs; floor: one currents product per batch")
-    print(f"{'implementation':<44}{'epoch s':>9}{'floor s':>9}{'x floor':>9}{'x loop':>8}"
+    print(f"{'implementation':<60}{'epoch s':>9}{'floor s':>9}{'x floor':>9}{'x loop':>8}"
           f"{'peak RSS MiB':>14}")
     runs = []
     for backend in args.backends:
@@ -268,6 +272,8 @@ def main():
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend == "torch" and args.torch_compile:
             kinds += ("compiled",)
+        if backend == "tensorflow":  # XLA, which Keras does not choose on a CPU
+            kinds += ("compiled", "compiled_fused")
         for kind in kinds:
             command = [sys.executable, __file__, "--worker", kind]
             command += ["--data", args.data] if args.data else []
@@ -280,6 +286,8 @@ def main():
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
+                            ("compiled_fused",
+                             f"keras-hebbian, jit_compile=True, {FUSED_STEPS} steps/call"),
                             ("loop", "hand-written loop")):
             if kind not in results:
                 continue
@@ -287,9 +295,9 @@ def main():
             versus = r["epoch_seconds"] / results["loop"]["epoch_seconds"] if "loop" in results else 0
             device = f"  {r['device']}" + (f", device peak {r['device_mib']:.0f} MiB"
                                           if "device_mib" in r else "")
-            if kind == "compiled":
+            if kind == "compiled" and backend == "torch":
                 device += f"; compiling (the warm-up fit) {r['warmup_seconds']:.0f} s"
-            print(f"{label + ' (' + backend + ')':<44}{r['epoch_seconds']:>9.2f}"
+            print(f"{label + ' (' + backend + ')':<60}{r['epoch_seconds']:>9.2f}"
                   f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}"
                   f"{r['rss_mib']:>14.0f}{device}")
     if not args.no_numpy:
@@ -297,7 +305,7 @@ def main():
         os.environ.setdefault("KERAS_BACKEND", args.backends[0])
         seconds = numpy_epoch(load(args.data))
         runs.append({"kind": "numpy", "epoch_seconds": seconds})
-        print(f"{'NumPy loop (paper)':<44}{seconds:>9.2f}  (60 batches, extrapolated)")
+        print(f"{'NumPy loop (paper)':<60}{seconds:>9.2f}  (60 batches, extrapolated)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=2)
