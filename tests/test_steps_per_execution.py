@@ -89,6 +89,24 @@ def test_tensorflow_steps_compiled_by_xla_learn_what_graph_steps_learn(case, ste
     assert int(xla.layers[0].iterations.numpy()) == 2 * 11
 
 
+def test_models_compile_by_xla_by_default_wherever_keras_allows_it(tmp_path):
+    """On TensorFlow too, where Keras' own "auto" leaves XLA out on a CPU."""
+    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    model.compile()
+    xla = keras.backend.backend() != "torch"  # PyTorch's jit_compile is torch.compile
+    assert model.jit_compile is xla
+    model.fit(_data((16,)), batch_size=8, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)  # compiled as saved
+    assert loaded.compiled and loaded.jit_compile is xla
+    loaded.fit(_data((16,)), batch_size=8, verbose=0)
+    model.compile(jit_compile=False)
+    assert model.jit_compile is False
+    model.compile(run_eagerly=True)
+    assert model.jit_compile is False
+
+
 def test_tensorflow_updates_columns_under_xla_only():
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TensorFlow's choice between a graph with and without XLA")

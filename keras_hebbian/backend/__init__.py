@@ -22,7 +22,9 @@ at import (Keras fixes its backend when it is imported):
   step cannot call the host (TensorFlow's XLA), the variable it records that
   in, and reading it.
 - `fused_train_function(model)`: `compile(steps_per_execution=N)`'s N steps
-  as one compiled program, where Keras' own trainer dispatches each step.
+  as one compiled program, where Keras' own trainer dispatches each step;
+  `default_jit_compile(model, run_eagerly)`: what `compile(jit_compile="auto")`
+  of `keras_hebbian.models` asks Keras for (TensorFlow: XLA on a CPU too).
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
   weight-gradient kernels of `keras_hebbian.layers.conv_correlation`.
 
@@ -46,6 +48,7 @@ snapshot = _current.snapshot
 segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
+default_jit_compile = _current.default_jit_compile
 assign_columns = _current.assign_columns
 store_by_columns = _current.store_by_columns
 take_columns = _current.take_columns
@@ -75,6 +78,7 @@ __all__ = [
     "column_updates_pay",
     "conv_methods",
     "default_conv_method",
+    "default_jit_compile",
     "fused_train_function",
     "is_traced",
     "new_report_flag",

@@ -146,6 +146,11 @@ def fused_train_function(model):
     return None
 
 
+def default_jit_compile(model, run_eagerly):
+    """What `compile(jit_compile="auto")` of `keras_hebbian.models` passes on to Keras."""
+    return "auto"
+
+
 def is_traced(tensor):
     """Whether `tensor` has no value yet (it is inside a function being traced)."""
     return False

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    default_jit_compile,
     conv_methods,
     native_conv_correlation,
     new_report_flag,
