@@ -7,7 +7,10 @@ backend, each in its own process:
 
 - keras-hebbian's epoch: `compile()` + `fit(x, batch_size=B)`, timed after a
   warm-up `fit` on a few batches, and (JAX, TensorFlow) the same model
-  compiled with `steps_per_execution=50` (50 batches per compiled call);
+  compiled with `steps_per_execution=50` (50 batches per compiled call). On
+  TensorFlow `keras_hebbian.models` compile the step with XLA by default, a
+  CPU included, so the script also times the graph without it
+  (`compile(jit_compile=False)`, what Keras' own "auto" gives on a CPU);
 - the arithmetic floor, measured in the same process: per batch, for each
   block, the forward convolution (the reflect-padded, normalised inputs with
   the block's filters) and one convolution-backward-filter of the same size
@@ -375,23 +378,24 @@ def initial_filters(geometry, seed=0):
 # -- the workers -----------------------------------------------------------------------
 
 
-def keras_model(width, seed=0, steps_per_execution=1):
+def keras_model(width, seed=0, steps_per_execution=1, jit_compile="auto"):
     import keras
 
     from keras_hebbian import models
 
     keras.utils.set_random_seed(seed)
     model = models.softhebb_mnist(width=width, seed=seed, first_rule="paper")
-    model.compile(steps_per_execution=steps_per_execution)
+    model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     return model
 
 
-def keras_epoch(x, batch, width, steps_per_execution=1):
+def keras_epoch(x, batch, width, steps_per_execution=1, jit_compile="auto"):
     import keras
 
     from keras_hebbian import models
 
-    model = keras_model(width, steps_per_execution=steps_per_execution)
+    model = keras_model(width, steps_per_execution=steps_per_execution,
+                        jit_compile=jit_compile)
     # compile and warm up, on as many batches as one execution takes
     warmup = max(WARMUP_BATCHES, steps_per_execution)
     model.fit(x[: warmup * batch], batch_size=batch, verbose=0)
@@ -484,7 +488,8 @@ def measure(args, kind):
         seconds = loop_epoch(x, batch, args.width)
     else:
         steps = FUSED_STEPS if kind == "fused" else 1
-        seconds = keras_epoch(x, batch, args.width, steps_per_execution=steps)
+        seconds = keras_epoch(x, batch, args.width, steps_per_execution=steps,
+                              jit_compile=False if kind == "graph" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
             "images": count, "batch_size": batch, "width": args.width,
             "filters": [b.filters for b in geometry], "epoch_seconds": seconds,
@@ -522,7 +527,7 @@ def main():
     parser.add_argument("--check", action="store_true",
                         help="compare the hand-written loop with keras-hebbian on a few batches")
     parser.add_argument("--json", default=None, help="also write every run to this file")
-    parser.add_argument("--worker", choices=["keras", "fused", "loop", "check"],
+    parser.add_argument("--worker", choices=["keras", "fused", "graph", "loop", "check"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -561,6 +566,8 @@ def main():
         results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
+        if backend == "tensorflow":  # the graph without XLA, Keras' own "auto" on a CPU
+            kinds += ("graph",)
         for kind in kinds:
             r = run_worker(args, backend, kind)
             if r is not None:
@@ -572,6 +579,7 @@ def main():
                   f"{'x floor':>9}{'x loop':>8}{'peak RSS MiB':>14}", flush=True)
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
+                            ("graph", "keras-hebbian, jit_compile=False"),
                             ("loop", "hand-written loop")):
             if kind not in results:
                 failed |= kind in kinds

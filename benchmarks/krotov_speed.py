@@ -8,9 +8,10 @@ floor measured in the same process (one 100 x 784 by 784 x 2000 currents
 product per batch, now that the update touches only the winners' columns);
 and the same algorithm as a plain hand-written loop in that backend's own
 framework (a jitted JAX `lax.scan` over the batches, a PyTorch loop, a
-`tf.function` loop), with the ratios. On TensorFlow it also times the step
-compiled by XLA (`compile(jit_compile=True)`, which Keras does not choose by
-default on a CPU), alone and with 50 steps per call. Each implementation runs in its own
+`tf.function` loop), with the ratios. On TensorFlow it also times the plain
+`keras.Sequential` compiled by XLA (`compile(jit_compile=True)`, which Keras'
+own "auto" does not choose on a CPU; `keras_hebbian.models` do, so their row
+runs under XLA). Each implementation runs in its own
 process, which prints its peak memory (resident set on the CPU; device
 memory too on a GPU). `--torch-compile` adds PyTorch compiled with
 `compile(jit_compile=True)` (Keras then runs each step through
@@ -236,9 +237,8 @@ def measure(data, kind):
     if kind == "loop":
         seconds = loop_epoch(x)
     else:
-        warmup, seconds = keras_epoch(
-            x, steps_per_execution=FUSED_STEPS if kind.endswith("fused") else 1,
-            jit_compile=True if kind.startswith("compiled") else "auto")
+        warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
+                                      jit_compile=True if kind == "compiled" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
             "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9,
             "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
@@ -252,8 +252,7 @@ def main():
     parser.add_argument("--json", default=None, help="also write every run to this file")
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time PyTorch with compile(jit_compile=True) (torch.compile)")
-    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "compiled_fused",
-                                             "loop"],
+    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -272,8 +271,8 @@ def main():
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend == "torch" and args.torch_compile:
             kinds += ("compiled",)
-        if backend == "tensorflow":  # XLA, which Keras does not choose on a CPU
-            kinds += ("compiled", "compiled_fused")
+        if backend == "tensorflow":  # XLA, which Keras' own "auto" does not choose on a CPU
+            kinds += ("compiled",)
         for kind in kinds:
             command = [sys.executable, __file__, "--worker", kind]
             command += ["--data", args.data] if args.data else []
@@ -286,8 +285,6 @@ def main():
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
-                            ("compiled_fused",
-                             f"keras-hebbian, jit_compile=True, {FUSED_STEPS} steps/call"),
                             ("loop", "hand-written loop")):
             if kind not in results:
                 continue
