@@ -9,9 +9,9 @@ at import (Keras fixes its backend when it is imported):
 - `snapshot(value, partner)`: the value a learning call's forward pass reads.
 - `assign_columns(variable, units, columns)` and `column_updates_pay(entries,
   units)`: writing a few columns of a kernel in place, and whether that beats
-  a pass over the whole kernel in the step being built; `take_columns(value, units)` reads them, and
-  `store_by_columns(variable)` lays out a matrix for it where the backend
-  lets the library choose (PyTorch).
+  a pass over the whole kernel in the step being built; `take_columns(value,
+  units)` reads them, and `store_by_columns(variable)` lays out a matrix for
+  it where the backend lets the library choose (PyTorch).
 - `top_k_indices(values, k)`: the k largest responses of each sample, as
   competitive rules rank their units.
 - `segment_sum(data, segment_ids, num_segments)`: rows summed by segment, as

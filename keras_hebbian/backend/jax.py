@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
-    default_jit_compile,
     conv_methods,
+    default_jit_compile,
     native_conv_correlation,
     new_report_flag,
     read_report_flag,

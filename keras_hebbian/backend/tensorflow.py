@@ -1,10 +1,11 @@
 """The TensorFlow backend: graphs with and without XLA, its own weight-gradient kernel.
 
 Keras compiles a TensorFlow training step with XLA where `compile(jit_compile=True)`
-asks for it (and by default on a GPU). A few choices depend on which: XLA
-runs no host callback, so a refused update is recorded in a variable
-instead; the graph without XLA runs TensorFlow's own `top_k` and the dense
-update, which beat XLA's sort and column scatters there.
+asks for it, by default on a GPU, and `keras_hebbian.models` by default on a
+CPU too (`default_jit_compile`). A few choices depend on which: XLA runs no
+host callback, so a refused update is recorded in a variable instead; the
+graph without XLA runs TensorFlow's own `top_k` and the dense update, which
+beat XLA's sort and column scatters there.
 """
 
 import tensorflow as tf

@@ -71,10 +71,11 @@ class HebbianLayer(keras.layers.Layer):
             `keras_hebbian.callbacks.NonFiniteGuard` (added by
             `keras_hebbian.models.Sequential` and `Model` to every `fit()`)
             stops `fit()` after that batch and raises it; without the guard,
-            the layer warns. A TensorFlow step compiled by XLA
-            (`compile(jit_compile=True)`) cannot call back to Python: it
-            records the refusal in a variable that the guard reads after each
-            batch (`poll_nonfinite`), and without the guard nothing warns.
+            the layer warns. A TensorFlow step compiled by XLA (the default
+            of `keras_hebbian.models`, or `compile(jit_compile=True)`)
+            cannot call back to Python: it records the refusal in a variable
+            that the guard reads after each batch (`poll_nonfinite`), and
+            without the guard nothing warns.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
     """
 
