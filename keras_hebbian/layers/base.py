@@ -337,9 +337,11 @@ class HebbianLayer(keras.layers.Layer):
 
         Reads (and clears) the variable that a TensorFlow step compiled by XLA
         records a refusal in; elsewhere the step has set `nonfinite_error`
-        already. The first refusal's message is kept.
+        already. The first refusal's message is kept. A layer that no step
+        under XLA has traced has registered no message, and reads nothing
+        (no wait for the device after each batch).
         """
-        if self._nonfinite_flag is not None:
+        if self._nonfinite_flag is not None and self._nonfinite_messages:
             code = backend.read_report_flag(self._nonfinite_flag)
             if code and self.nonfinite_error is None:
                 self.nonfinite_error = self._nonfinite_messages[code - 1]
