@@ -19,9 +19,18 @@ memory too on a GPU). `--torch-compile` adds PyTorch compiled with
 published algorithm written as a NumPy loop (argsort ranking, dense update
 matrix), the way the paper's notebook computes it.
 
+`--check` first runs, in its own process per backend, a few batches of the
+hand-written loop and of keras-hebbian from the same initial kernel on the
+same images and compares the two kernels after them: the largest difference
+must be at most `CHECK_TOLERANCE` of the largest change the library made (and
+the kernel must have changed); the script exits with status 1 if they differ
+or a run fails. `--train N` takes the first N training images (whole
+batches); `--synthetic` random images instead of MNIST.
+
     python benchmarks/krotov_speed.py --data ../shared/data/mnist.npz
     python benchmarks/krotov_speed.py --backends jax --no-numpy
     python benchmarks/krotov_speed.py --backends torch --no-numpy --torch-compile
+    python benchmarks/krotov_speed.py --backends jax --train 400 --check --no-numpy --synthetic
 """
 
 import argparse
@@ -38,13 +47,20 @@ UNITS, FEATURES, BATCH = 2000, 784, 100
 K, DELTA, RATE = 7, 0.4, 0.02
 # batches per compiled call for `compile(steps_per_execution=...)`
 FUSED_STEPS = 50
+# `--check`: batches compared, and the largest difference of the two kernels
+# allowed, relative to the largest change the library made
+CHECK_BATCHES = 4
+CHECK_TOLERANCE = 1e-4
 
 
-def load(data):
+def load(data, synthetic=False, train=60000):
+    """The first `train` training images (pixels in [0, 1]), or as many random ones."""
+    if synthetic:
+        return np.random.default_rng(0).random((train, FEATURES), dtype="float32")
     from keras_hebbian import datasets
 
     (x_train, _), _ = datasets.load_mnist(data)
-    return x_train.reshape(len(x_train), -1).astype("float32") / 255.0
+    return x_train[:train].reshape(-1, FEATURES).astype("float32") / 255.0
 
 
 def matmul_rate(repeats=200):
@@ -91,6 +107,7 @@ def keras_epoch(x, seed=0, steps_per_execution=1, jit_compile="auto"):
 
 def numpy_epoch(x, batches=60, seed=0):
     """The published algorithm as a NumPy loop; seconds per epoch, extrapolated."""
+    batches = min(batches, len(x) // BATCH)
     rng = np.random.default_rng(seed)
     synapses = rng.normal(size=(UNITS, FEATURES)).astype("float32")
     p, k, delta, eps = 3.0, 7, 0.4, 0.02
@@ -128,13 +145,16 @@ def accelerator():
     return gpus[0].name if gpus else "CPU"
 
 
-def loop_epoch(x, seed=0):
-    """The same algorithm as a plain loop in the backend's own framework; seconds per epoch."""
+def hand_written_loop():
+    """The algorithm as a plain loop in the backend's own framework.
+
+    Returns `(convert, epoch)`: `convert(array)` puts a NumPy array on the
+    backend's device; `epoch(w, xb)` learns from the batches `xb` `(batches,
+    BATCH, FEATURES)` from the kernel `w` `(FEATURES, UNITS)`, both converted,
+    and returns the kernel after them as NumPy (waiting for the device).
+    """
     import keras
 
-    batches = len(x) // BATCH
-    xb = x[: batches * BATCH].reshape(batches, BATCH, FEATURES)
-    w0 = np.random.default_rng(seed).normal(size=(FEATURES, UNITS)).astype("float32")
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -154,22 +174,18 @@ def loop_epoch(x, seed=0):
             ds = xs.T @ g - w * jnp.sum(g * currents, axis=0)
             return w + RATE * ds / jnp.maximum(jnp.max(jnp.abs(ds)), 1e-30), None
 
-        epoch = jax.jit(lambda w, xb: jax.lax.scan(step, w, xb)[0])
-        w, xb = jnp.asarray(w0), jnp.asarray(xb)
-        epoch(w, xb).block_until_ready()  # compile
-        start = time.perf_counter()
-        epoch(w, xb).block_until_ready()
-        return time.perf_counter() - start
+        scan = jax.jit(lambda w, xb: jax.lax.scan(step, w, xb)[0])
+        return jnp.asarray, lambda w, xb: np.asarray(scan(w, xb))
     if backend == "torch":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        xb, w = torch.as_tensor(xb, device=device), torch.as_tensor(w0, device=device)
         rows = torch.arange(BATCH, device=device)
-        with torch.no_grad():
-            for warm in (True, False):
-                start = time.perf_counter()
-                for xs in (xb[:10] if warm else xb):
+
+        def epoch(w, xb):
+            w = w.clone()
+            with torch.no_grad():
+                for xs in xb:
                     currents = xs @ (w * w.abs())
                     ranked = currents.topk(K, dim=1).indices
                     g = torch.zeros_like(currents)
@@ -177,12 +193,14 @@ def loop_epoch(x, seed=0):
                     g[rows, ranked[:, K - 1]] = -DELTA
                     ds = xs.T @ g - w * (g * currents).sum(0)
                     w += RATE * ds / ds.abs().max().clamp_min(1e-30)
-                if device == "cuda":
-                    torch.cuda.synchronize()
-        return time.perf_counter() - start
+            return w.cpu().numpy()
+
+        return lambda a: torch.as_tensor(a, device=device), epoch
     import tensorflow as tf
 
-    @tf.function
+    # One trace serves any number of batches.
+    @tf.function(input_signature=[tf.TensorSpec((FEATURES, UNITS)),
+                                  tf.TensorSpec((None, BATCH, FEATURES))])
     def epoch(w, xb):
         for i in tf.range(tf.shape(xb)[0]):
             xs = xb[i]
@@ -193,11 +211,53 @@ def loop_epoch(x, seed=0):
             w = w + RATE * ds / tf.maximum(tf.reduce_max(tf.abs(ds)), 1e-30)
         return w
 
-    w, xb = tf.constant(w0), tf.constant(xb)
-    epoch(w, xb[:2]).numpy()  # trace
+    return tf.constant, lambda w, xb: epoch(w, xb).numpy()
+
+
+def initial_kernel(seed=0):
+    return np.random.default_rng(seed).normal(size=(FEATURES, UNITS)).astype("float32")
+
+
+def loop_epoch(x, seed=0):
+    """Seconds of one epoch of the hand-written loop, compiled or warmed up first."""
+    import keras
+
+    batches = len(x) // BATCH
+    convert, epoch = hand_written_loop()
+    w = convert(initial_kernel(seed))
+    xb = convert(x[: batches * BATCH].reshape(batches, BATCH, FEATURES))
+    # JAX compiles for the number of batches it is given; the others warm up on a few
+    epoch(w, xb if keras.backend.backend() == "jax" else xb[:10])
     start = time.perf_counter()
-    epoch(w, xb).numpy()
+    epoch(w, xb)
     return time.perf_counter() - start
+
+
+def check(x, seed=0):
+    """The loop's and the library's kernels after the same batches, from the same start."""
+    import keras
+
+    from keras_hebbian import recipes
+
+    count = min(len(x) // BATCH, CHECK_BATCHES)
+    x = x[: count * BATCH]
+    start = initial_kernel(seed)
+    layer = recipes.krotov_hopfield_dense(UNITS, None, learning_rate=RATE, seed=seed)
+    model = keras.Sequential([keras.Input((FEATURES,)), layer])
+    layer.set_weights([start if w.name == "kernel" else keras.ops.convert_to_numpy(w)
+                       for w in layer.weights])
+    layer.refresh_effective_kernels()
+    model.compile()
+    model.fit(x, batch_size=BATCH, shuffle=False, verbose=0)
+    library = keras.ops.convert_to_numpy(layer.kernel)
+    convert, epoch = hand_written_loop()
+    loop = epoch(convert(start), convert(x.reshape(count, BATCH, FEATURES)))
+    change = float(np.max(np.abs(library - start)))
+    error = float(np.max(np.abs(library - loop)) / max(change, 1e-30))
+    return {"backend": keras.backend.backend(), "kind": "check", "batches": count,
+            "largest_change": change, "relative_error": error,
+            # a kernel that did not move would prove nothing
+            "passed": bool(error <= CHECK_TOLERANCE and change > 0)}
 
 
 def peak_memory():
@@ -230,10 +290,12 @@ def peak_memory():
     return memory
 
 
-def measure(data, kind):
+def measure(args, kind):
     import keras
 
-    x = load(data)
+    x = load(args.data, args.synthetic, args.train)
+    if kind == "check":
+        return check(x)
     rate = matmul_rate()
     # one currents product per batch: the arithmetic that must be done
     floor = (len(x) // BATCH) * (2 * BATCH * FEATURES * UNITS) / rate
@@ -256,20 +318,50 @@ def main():
     parser.add_argument("--json", default=None, help="also write every run to this file")
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time PyTorch with compile(jit_compile=True) (torch.compile)")
-    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop"],
+    parser.add_argument("--train", type=int, default=60000,
+                        help="training images (rounded down to whole batches of 100)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random images in [0, 1] instead of MNIST")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the hand-written loop with keras-hebbian on a few batches")
+    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop", "check"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.train = (args.train // BATCH) * BATCH
+    if args.train == 0:
+        raise SystemExit(f"--train holds no whole batch of {BATCH}")
 
     if args.worker:
-        print(json.dumps(measure(args.data, args.worker)))
-        return
-    print(f"Krotov-Hopfield, {UNITS} units, batch {BATCH}, one epoch of 60,000 MNIST images, "
-          f"{os.cpu_count()} CPUs; floor: one currents product per batch")
+        print(json.dumps(measure(args, args.worker)))
+        return 0
+
+    def worker(backend, kind):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, __file__, "--worker", kind, "--train", str(args.train)]
+        command += ["--data", args.data] if args.data else []
+        command += ["--synthetic"] if args.synthetic else []
+        out = subprocess.run(command, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{kind} ({backend}): failed\n{out.stderr[-2000:]}")
+            return None
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    images = "synthetic" if args.synthetic else "MNIST"
+    print(f"Krotov-Hopfield, {UNITS} units, batch {BATCH}, one epoch of {args.train:,} {images} "
+          f"images, {os.cpu_count()} CPUs; floor: one currents product per batch")
+    runs, failed = [], False
+    for backend in args.backends if args.check else ():
+        r = worker(backend, "check")
+        failed |= r is None or not r["passed"]
+        if r is not None:
+            runs.append(r)
+            print(f"check ({backend}): the hand-written loop against keras-hebbian after "
+                  f"{r['batches']} batches, largest difference of the kernels over the largest "
+                  f"change: {r['relative_error']:.1e} of {r['largest_change']:.2g} (tolerance "
+                  f"{CHECK_TOLERANCE:.0e}): {'passed' if r['passed'] else 'FAILED'}")
     print(f"{'implementation':<60}{'epoch s':>9}{'floor s':>9}{'x floor':>9}{'x loop':>8}"
           f"{'peak RSS MiB':>14}")
-    runs = []
     for backend in args.backends:
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
@@ -278,14 +370,11 @@ def main():
         if backend == "tensorflow":  # XLA, which Keras' own "auto" does not choose on a CPU
             kinds += ("compiled",)
         for kind in kinds:
-            command = [sys.executable, __file__, "--worker", kind]
-            command += ["--data", args.data] if args.data else []
-            out = subprocess.run(command, env=env, capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"{kind} ({backend}): failed\n{out.stderr[-2000:]}")
-                continue
-            results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-            runs.append(results[kind])
+            r = worker(backend, kind)
+            failed |= r is None
+            if r is not None:
+                results[kind] = r
+                runs.append(r)
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
@@ -304,13 +393,14 @@ def main():
     if not args.no_numpy:
         # loading the data imports Keras: use a backend that was measured
         os.environ.setdefault("KERAS_BACKEND", args.backends[0])
-        seconds = numpy_epoch(load(args.data))
+        seconds = numpy_epoch(load(args.data, args.synthetic, args.train))
         runs.append({"kind": "numpy", "epoch_seconds": seconds})
         print(f"{'NumPy loop (paper)':<60}{seconds:>9.2f}  (60 batches, extrapolated)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=2)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

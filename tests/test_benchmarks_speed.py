@@ -1,10 +1,11 @@
-"""The convolutional speed benchmark, end to end, on the backend under test.
+"""The speed benchmarks, end to end, on the backend under test.
 
 `benchmarks/conv_speed.py` times keras-hebbian's SoftHebb epoch beside a
-hand-written loop of the same algorithm; `--check` compares the two on a few
-batches from the same initial filters. With narrow blocks and 40 images the
-run takes seconds, and fails if the loop no longer learns what the library
-learns.
+hand-written loop of the same algorithm, `benchmarks/krotov_speed.py` its
+Krotov-Hopfield epoch; `--check` compares the two on a few batches from the
+same initial weights. With narrow blocks and 40 images (400 for
+Krotov-Hopfield) each run takes seconds, and fails if the loop no longer
+learns what the library learns.
 """
 
 import os
@@ -41,4 +42,29 @@ def test_conv_speed_runs_and_its_loop_learns_what_the_library_learns():
         labels.append("keras-hebbian, jit_compile=False")
     for label in labels:
         row = re.search(rf"^{label} \({backend}\)\s+40(\s+[\d.]+){{4}}\s+\d+  \S", out, re.M)
+        assert row, f"no table row for {label}:\n{out}"
+
+
+def test_krotov_speed_runs_and_its_loop_learns_what_the_library_learns():
+    backend = keras.backend.backend()
+    data = ["--data", str(MNIST)] if MNIST.is_file() else ["--synthetic"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "krotov_speed.py"), "--backends", backend,
+         "--train", "400", "--check", "--no-numpy", *data],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Krotov-Hopfield, 2000 units, batch 100, one epoch of 400 " in out
+    check = re.search(rf"^check \({backend}\): .*after (\d+) batches.*: (\w+)$", out, re.M)
+    assert check, out
+    assert check.group(1) == "4" and check.group(2) == "passed", check.group(0)
+    labels = ["keras-hebbian", "hand-written loop"]
+    if backend != "torch":  # Keras' PyTorch trainer takes steps_per_execution=1 only
+        labels.append("keras-hebbian, 50 steps/call")
+    if backend == "tensorflow":  # and XLA, which Keras' "auto" does not choose on a CPU
+        labels.append("keras-hebbian, jit_compile=True")
+    for label in labels:
+        row = re.search(rf"^{re.escape(label)} \({backend}\)(\s+[\d.]+){{5}}\s+\S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"
