@@ -124,6 +124,40 @@ def test_tensorflow_updates_columns_under_xla_only():
     assert chosen == [True, False, False]
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tensorflow_compiles_the_update_by_xla_inside_a_graph_without_it(case, monkeypatch):
+    # A plain Keras model on a CPU runs its steps in a graph without XLA (Keras'
+    # "auto"); each Hebbian layer's update inside it is compiled by XLA. It
+    # learns what the same model learns eagerly.
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's graph without XLA")
+    from keras_hebbian.backend import tensorflow as tf_backend
+    from keras_hebbian.layers.base import HebbianLayer
+
+    under_xla = []
+    propose = HebbianLayer.propose
+
+    def spy(self, *args, **kwargs):
+        under_xla.append(tf_backend.compiled_by_xla())
+        return propose(self, *args, **kwargs)
+
+    monkeypatch.setattr(HebbianLayer, "propose", spy)
+    make, shape = CASES[case]
+    x = _data(shape)
+    kernels = []
+    for run_eagerly in (False, True):
+        under_xla.clear()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input(shape), make()])
+        model.compile(jit_compile=False, run_eagerly=run_eagerly)
+        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        assert model.jit_compile is False
+        kernels.append([keras.ops.convert_to_numpy(w) for w in model.weights])
+        assert under_xla and all(flag is not run_eagerly for flag in under_xla), under_xla
+    for graph, eager in zip(*kernels):
+        np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-6)
+
+
 def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():
     if keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")

@@ -21,6 +21,8 @@ at import (Keras fixes its backend when it is imported):
   refused; `new_report_flag()` and `read_report_flag(flag)`: where a compiled
   step cannot call the host (TensorFlow's XLA), the variable it records that
   in, and reading it.
+- `compiled_update(update)`: a layer's weight update as the backend runs it
+  inside a training step (TensorFlow: compiled by XLA where the step is not).
 - `fused_train_function(model)`: `compile(steps_per_execution=N)`'s N steps
   as one compiled program, where Keras' own trainer dispatches each step;
   `default_jit_compile(model, run_eagerly)`: what `compile(jit_compile="auto")`
@@ -48,6 +50,7 @@ snapshot = _current.snapshot
 segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
+compiled_update = _current.compiled_update
 default_jit_compile = _current.default_jit_compile
 assign_columns = _current.assign_columns
 store_by_columns = _current.store_by_columns
@@ -76,6 +79,7 @@ __all__ = [
     "BACKEND",
     "assign_columns",
     "column_updates_pay",
+    "compiled_update",
     "conv_methods",
     "default_conv_method",
     "default_jit_compile",

@@ -148,6 +148,11 @@ def fused_train_function(model):
     return None
 
 
+def compiled_update(update):
+    """`update` as the backend runs a layer's weight update inside a training step."""
+    return update
+
+
 def default_jit_compile(model, run_eagerly):
     """What `compile(jit_compile="auto")` of `keras_hebbian.models` passes on to Keras."""
     return "auto"

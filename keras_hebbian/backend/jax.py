@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    compiled_update,
     conv_methods,
     default_jit_compile,
     native_conv_correlation,

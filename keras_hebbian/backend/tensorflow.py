@@ -2,10 +2,13 @@
 
 Keras compiles a TensorFlow training step with XLA where `compile(jit_compile=True)`
 asks for it, by default on a GPU, and `keras_hebbian.models` by default on a
-CPU too (`default_jit_compile`). A few choices depend on which: XLA runs no
-host callback, so a refused update is recorded in a variable instead; the
-graph without XLA runs TensorFlow's own `top_k` and the dense update, which
-beat XLA's sort and column scatters there.
+CPU too (`default_jit_compile`). In a step that XLA does not compile (Keras'
+default on a CPU), each Hebbian layer's weight update is compiled by XLA on its
+own (`compiled_update`). A few choices depend on whether XLA compiles the code
+being traced: XLA runs no host callback, so a refused update is recorded in a
+variable instead; competitive rules rank by groups instead of XLA's `top_k`,
+which sorts each row; columns are updated alone only under XLA, where a graph
+without it is faster with the dense update.
 """
 
 import tensorflow as tf
@@ -34,7 +37,11 @@ def compiled_by_xla():
 
 def column_updates():
     """Under XLA only: in a graph without it, gathering and scattering columns cost more
-    than the dense update (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s)."""
+    than the dense update (one Krotov-Hopfield MNIST epoch: 7-21 s against 6.3-7.7 s).
+
+    `column_updates_pay` also needs the batch size when the step is traced: `fit()` on
+    arrays traces it unknown, so there the dense update runs, fused by XLA.
+    """
     return compiled_by_xla()
 
 
@@ -48,9 +55,10 @@ def top_k_indices(values, k):
 def default_jit_compile(model, run_eagerly):
     """XLA (`True`) wherever Keras allows it, a CPU included; else Keras' own `"auto"`.
 
-    Keras' `"auto"` leaves XLA out on a machine without a GPU; a Hebbian
-    competitive layer's step runs its column update only under XLA (one
-    Krotov-Hopfield MNIST epoch on a 2-core CPU: 4.8 s against 9.6 s). As
+    Keras' `"auto"` leaves XLA out on a machine without a GPU, where then only
+    the layers' updates are compiled by XLA (`compiled_update`); the whole
+    step under XLA was faster still in most runs of
+    `benchmarks/krotov_speed.py` (see the benchmarks' documentation). As
     Keras does, no XLA for an eager model, under a `tf.distribute` strategy,
     with op determinism enabled, or with a layer that does not support it.
     """
@@ -64,6 +72,23 @@ def default_jit_compile(model, run_eagerly):
     if not all(getattr(layer, "supports_jit", True) for layer in layers):
         return "auto"
     return True
+
+
+def compiled_update(update):
+    """`update` compiled by XLA on its own inside a graph that XLA does not compile.
+
+    Keras runs a TensorFlow step on a CPU as a graph without XLA. There every
+    pass of a dense update over the kernel is an op of its own (a
+    Krotov-Hopfield update: about a dozen passes over the weights, each
+    reading and writing all of them); XLA fuses them. `update` returns the
+    checks that the layer then reports outside XLA (`report_unless`), as in
+    any graph. As it is eagerly, under XLA already, under a `tf.distribute`
+    strategy and with op determinism enabled (where Keras leaves XLA out too).
+    """
+    if (tf.executing_eagerly() or compiled_by_xla() or tf.distribute.has_strategy()
+            or is_op_determinism_enabled()):
+        return update
+    return tf.function(update, jit_compile=True, autograph=False)
 
 
 def is_traced(tensor):

@@ -4,6 +4,7 @@ import torch
 from keras import ops
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    compiled_update,
     default_jit_compile,
     fused_train_function,
     is_traced,

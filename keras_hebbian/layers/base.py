@@ -278,20 +278,27 @@ class HebbianLayer(keras.layers.Layer):
             [ops.cast(inputs, "float32")]
             + [t for s in synapses for t in (s.pre.inputs, ops.cast(s.post, "float32"))]
         )
-        synapses = [
-            Synapses(s.plastic, s.pre.with_inputs(gathered[1 + 2 * i]), gathered[2 + 2 * i])
-            for i, s in enumerate(synapses)
-        ]
-        proposals = [self.propose(s) for s in synapses]
-        finite_inputs = all_finite([gathered[0]])
-        finite_result = all_finite([v for p in proposals for v in p.proposed()])
-        self._report_nonfinite(finite_inputs, finite_result)
-        accept = ops.logical_and(finite_inputs, finite_result)
-        chosen = ops.cond(accept, lambda: [p.proposed() for p in proposals],
-                          lambda: [p.current() for p in proposals])
-        for proposal, values in zip(proposals, chosen):
-            proposal.assign(values)
-        self.iterations.assign_add(ops.cast(accept, "int32"))
+
+        def update(gathered):
+            matrices = [
+                Synapses(s.plastic, s.pre.with_inputs(gathered[1 + 2 * i]), gathered[2 + 2 * i])
+                for i, s in enumerate(synapses)
+            ]
+            proposals = [self.propose(s) for s in matrices]
+            finite_inputs = all_finite([gathered[0]])
+            finite_result = all_finite([v for p in proposals for v in p.proposed()])
+            accept = ops.logical_and(finite_inputs, finite_result)
+            chosen = ops.cond(accept, lambda: [p.proposed() for p in proposals],
+                              lambda: [p.current() for p in proposals])
+            for proposal, values in zip(proposals, chosen):
+                proposal.assign(values)
+            self.iterations.assign_add(ops.cast(accept, "int32"))
+            return finite_inputs, finite_result
+
+        # TensorFlow compiles it by XLA where the step is not (a CPU's default).
+        if getattr(self, "supports_jit", True):
+            update = backend.compiled_update(update)
+        self._report_nonfinite(*update(gathered))
 
     def propose(self, synapses):
         """The rule's update of one plastic matrix, as a `Proposal` (nothing assigned)."""
