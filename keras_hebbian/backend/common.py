@@ -68,7 +68,8 @@ def grouped_top_k_indices(values, k):
     units are cut into groups of about `sqrt(units)`: the k largest entries
     lie in the k groups with the largest maxima (ranked by maximum, then by
     index), so `k` rounds of "take the largest, mask it" run over those `k`
-    groups only, after one pass over the row for the groups' maxima. Exact; equal entries rank by index, as `top_k` ranks them.
+    groups only, after one pass over the row for the groups' maxima. Exact;
+    equal entries rank by index, as `top_k` ranks them.
     """
     units = values.shape[-1]
     size = _group_size(units)
