@@ -158,6 +158,29 @@ def test_tensorflow_compiles_the_update_by_xla_inside_a_graph_without_it(case, m
         np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-6)
 
 
+def test_tensorflow_leaves_the_update_of_a_layer_without_jit_out_of_xla(monkeypatch):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's graph without XLA")
+    from keras_hebbian.backend import tensorflow as tf_backend
+    from keras_hebbian.layers.base import HebbianLayer
+
+    under_xla = []
+    propose = HebbianLayer.propose
+
+    def spy(self, *args, **kwargs):
+        under_xla.append(tf_backend.compiled_by_xla())
+        return propose(self, *args, **kwargs)
+
+    monkeypatch.setattr(HebbianLayer, "propose", spy)
+    layer = _dense_softhebb()
+    layer.supports_jit = False  # say, a rule that calls tf.py_function
+    model = models.Sequential([keras.Input((16,)), layer])
+    model.compile()
+    assert model.jit_compile is False
+    model.fit(_data((16,)), batch_size=8, verbose=0)
+    assert under_xla and not any(under_xla)
+
+
 def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():
     if keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
