@@ -20,51 +20,51 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 
 
-def test_conv_speed_runs_and_its_loop_learns_what_the_library_learns():
+def _run_checked(script, *args):
+    """Run a speed benchmark with `--check` on the backend under test; its stdout.
+
+    Asserts that it exits cleanly and that its check passed after 4 batches.
+    """
     backend = keras.backend.backend()
     data = ["--data", str(MNIST)] if MNIST.is_file() else ["--synthetic"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "conv_speed.py"), "--backends", backend,
-         "--train", "40", "--batch-size", "10", "--width", "0.05", "--check", *data],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--backends", backend,
+         "--check", *args, *data],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={**os.environ, "KERAS_BACKEND": backend},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "(5 -> 19 -> 77 filters), batch 10, one epoch of 40 " in out
     check = re.search(rf"^check \({backend}\): .*after (\d+) batches.*: (\w+)$", out, re.M)
     assert check, out
     assert check.group(1) == "4" and check.group(2) == "passed", check.group(0)
+    return out
+
+
+def _labels(backend, tensorflow_also):
     labels = ["keras-hebbian", "hand-written loop"]
     if backend != "torch":  # Keras' PyTorch trainer takes steps_per_execution=1 only
         labels.append("keras-hebbian, 50 steps/call")
-    if backend == "tensorflow":  # and the graph without XLA
-        labels.append("keras-hebbian, jit_compile=False")
-    for label in labels:
+    if backend == "tensorflow":
+        labels.append(tensorflow_also)
+    return labels
+
+
+def test_conv_speed_runs_and_its_loop_learns_what_the_library_learns():
+    backend = keras.backend.backend()
+    out = _run_checked("conv_speed.py", "--train", "40", "--batch-size", "10", "--width", "0.05")
+    assert "(5 -> 19 -> 77 filters), batch 10, one epoch of 40 " in out
+    # TensorFlow: also the graph without XLA
+    for label in _labels(backend, "keras-hebbian, jit_compile=False"):
         row = re.search(rf"^{label} \({backend}\)\s+40(\s+[\d.]+){{4}}\s+\d+  \S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"
 
 
 def test_krotov_speed_runs_and_its_loop_learns_what_the_library_learns():
     backend = keras.backend.backend()
-    data = ["--data", str(MNIST)] if MNIST.is_file() else ["--synthetic"]
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "krotov_speed.py"), "--backends", backend,
-         "--train", "400", "--check", "--no-numpy", *data],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-        env={**os.environ, "KERAS_BACKEND": backend},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    out = _run_checked("krotov_speed.py", "--train", "400", "--no-numpy")
     assert "Krotov-Hopfield, 2000 units, batch 100, one epoch of 400 " in out
-    check = re.search(rf"^check \({backend}\): .*after (\d+) batches.*: (\w+)$", out, re.M)
-    assert check, out
-    assert check.group(1) == "4" and check.group(2) == "passed", check.group(0)
-    labels = ["keras-hebbian", "hand-written loop"]
-    if backend != "torch":  # Keras' PyTorch trainer takes steps_per_execution=1 only
-        labels.append("keras-hebbian, 50 steps/call")
-    if backend == "tensorflow":  # and XLA, which Keras' "auto" does not choose on a CPU
-        labels.append("keras-hebbian, jit_compile=True")
-    for label in labels:
+    # TensorFlow: also XLA, which Keras' "auto" does not choose on a CPU
+    for label in _labels(backend, "keras-hebbian, jit_compile=True"):
         row = re.search(rf"^{re.escape(label)} \({backend}\)(\s+[\d.]+){{5}}\s+\S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"

@@ -124,11 +124,9 @@ def test_tensorflow_updates_columns_under_xla_only():
     assert chosen == [True, False, False]
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_tensorflow_compiles_the_update_by_xla_inside_a_graph_without_it(case, monkeypatch):
-    # A plain Keras model on a CPU runs its steps in a graph without XLA (Keras'
-    # "auto"); each Hebbian layer's update inside it is compiled by XLA. It
-    # learns what the same model learns eagerly.
+@pytest.fixture
+def proposals_under_xla(monkeypatch):
+    """On TensorFlow, a list that gets whether XLA compiles each `propose` traced."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TensorFlow's graph without XLA")
     from keras_hebbian.backend import tensorflow as tf_backend
@@ -142,43 +140,40 @@ def test_tensorflow_compiles_the_update_by_xla_inside_a_graph_without_it(case, m
         return propose(self, *args, **kwargs)
 
     monkeypatch.setattr(HebbianLayer, "propose", spy)
+    return under_xla
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tensorflow_compiles_the_update_by_xla_inside_a_graph_without_it(case,
+                                                                         proposals_under_xla):
+    # A plain Keras model on a CPU runs its steps in a graph without XLA (Keras'
+    # "auto"); each Hebbian layer's update inside it is compiled by XLA. It
+    # learns what the same model learns eagerly.
     make, shape = CASES[case]
     x = _data(shape)
     kernels = []
     for run_eagerly in (False, True):
-        under_xla.clear()
+        proposals_under_xla.clear()
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input(shape), make()])
         model.compile(jit_compile=False, run_eagerly=run_eagerly)
         model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
         assert model.jit_compile is False
         kernels.append([keras.ops.convert_to_numpy(w) for w in model.weights])
-        assert under_xla and all(flag is not run_eagerly for flag in under_xla), under_xla
+        assert proposals_under_xla, run_eagerly
+        assert all(flag is not run_eagerly for flag in proposals_under_xla), proposals_under_xla
     for graph, eager in zip(*kernels):
         np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-6)
 
 
-def test_tensorflow_leaves_the_update_of_a_layer_without_jit_out_of_xla(monkeypatch):
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("TensorFlow's graph without XLA")
-    from keras_hebbian.backend import tensorflow as tf_backend
-    from keras_hebbian.layers.base import HebbianLayer
-
-    under_xla = []
-    propose = HebbianLayer.propose
-
-    def spy(self, *args, **kwargs):
-        under_xla.append(tf_backend.compiled_by_xla())
-        return propose(self, *args, **kwargs)
-
-    monkeypatch.setattr(HebbianLayer, "propose", spy)
+def test_tensorflow_leaves_the_update_of_a_layer_without_jit_out_of_xla(proposals_under_xla):
     layer = _dense_softhebb()
     layer.supports_jit = False  # say, a rule that calls tf.py_function
     model = models.Sequential([keras.Input((16,)), layer])
     model.compile()
     assert model.jit_compile is False
     model.fit(_data((16,)), batch_size=8, verbose=0)
-    assert under_xla and not any(under_xla)
+    assert proposals_under_xla and not any(proposals_under_xla)
 
 
 def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():
