@@ -65,7 +65,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from krotov_speed import accelerator, peak_memory  # noqa: E402
+from krotov_speed import accelerator, full_float32, peak_memory  # noqa: E402
 
 IMAGE = (28, 28, 1)
 # keras.layers.BatchNormalization's default epsilon
@@ -415,31 +415,6 @@ def loop_epoch(x, batch, width):
     start = time.perf_counter()
     epoch()
     return time.perf_counter() - start
-
-
-def full_float32():
-    """Turn off TensorFloat-32 (a 10-bit mantissa) in the backend's GPU convolutions and products.
-
-    On a GPU, cuDNN's convolutions under PyTorch and XLA's under JAX may round
-    their float32 inputs to TF32; the two implementations then differ by that
-    rounding, accumulated over the batches, not by their algorithm.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "torch":
-        import torch
-
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    elif backend == "jax":
-        import jax
-
-        jax.config.update("jax_default_matmul_precision", "highest")
-    else:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
 
 
 def check(x, batch, width):

@@ -21,7 +21,8 @@ matrix), the way the paper's notebook computes it.
 
 `--check` first runs, in its own process per backend, a few batches of the
 hand-written loop and of keras-hebbian from the same initial kernel on the
-same images and compares the two kernels after them: the largest difference
+same images, in full float32 (no TensorFloat-32 on a GPU), and compares the
+two kernels after them: the largest difference
 must be at most `CHECK_TOLERANCE` of the largest change the library made (and
 the kernel must have changed); the script exits with status 1 if they differ
 or a run fails. `--train N` takes the first N training images (whole
@@ -214,6 +215,31 @@ def hand_written_loop():
     return tf.constant, lambda w, xb: epoch(w, xb).numpy()
 
 
+def full_float32():
+    """Turn off TensorFloat-32 (a 10-bit mantissa) in the backend's GPU convolutions and products.
+
+    On a GPU, cuDNN's convolutions under PyTorch and XLA's under JAX may round
+    their float32 inputs to TF32; the two implementations then differ by that
+    rounding, accumulated over the batches, not by their algorithm.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+    else:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
 def initial_kernel(seed=0):
     return np.random.default_rng(seed).normal(size=(FEATURES, UNITS)).astype("float32")
 
@@ -239,6 +265,7 @@ def check(x, seed=0):
 
     from keras_hebbian import recipes
 
+    full_float32()
     count = min(len(x) // BATCH, CHECK_BATCHES)
     x = x[: count * BATCH]
     start = initial_kernel(seed)
