@@ -62,7 +62,7 @@ def default_jit_compile(model, run_eagerly):
     Keras does, no XLA for an eager model, under a `tf.distribute` strategy,
     with op determinism enabled, or with a layer that does not support it.
     """
-    if run_eagerly or tf.distribute.has_strategy() or is_op_determinism_enabled():
+    if run_eagerly or _keras_leaves_xla_out():
         return "auto"
     layers, pending = [], [model]
     while pending:
@@ -85,10 +85,14 @@ def compiled_update(update):
     any graph. As it is eagerly, under XLA already, under a `tf.distribute`
     strategy and with op determinism enabled (where Keras leaves XLA out too).
     """
-    if (tf.executing_eagerly() or compiled_by_xla() or tf.distribute.has_strategy()
-            or is_op_determinism_enabled()):
+    if tf.executing_eagerly() or compiled_by_xla() or _keras_leaves_xla_out():
         return update
     return tf.function(update, jit_compile=True, autograph=False)
+
+
+def _keras_leaves_xla_out():
+    """Keras' own conditions against XLA: a `tf.distribute` strategy, op determinism."""
+    return tf.distribute.has_strategy() or is_op_determinism_enabled()
 
 
 def is_traced(tensor):
