@@ -8,9 +8,9 @@ floor measured in the same process (one 100 x 784 by 784 x 2000 currents
 product per batch, now that the update touches only the winners' columns);
 and the same algorithm as a plain hand-written loop in that backend's own
 framework (a jitted JAX `lax.scan` over the batches, a PyTorch loop, a
-`tf.function` loop), with the ratios. On JAX a second plain loop updates only
-the changed units' weights, stored unit by unit (`column_loop()`), and the
-library's epochs are also given as multiples of it. On TensorFlow it also times the plain
+`tf.function` loop), with the ratios. On JAX and PyTorch a second plain loop
+updates only the changed units' weights, stored unit by unit (`column_loop()`),
+and the library's epochs are also given as multiples of it. On TensorFlow it also times the plain
 `keras.Sequential` compiled by XLA (`compile(jit_compile=True)`, which Keras'
 own "auto" does not choose on a CPU; `keras_hebbian.models` do, so their row
 runs under XLA). Each implementation runs in its own
@@ -22,10 +22,10 @@ published algorithm written as a NumPy loop (argsort ranking, dense update
 matrix), the way the paper's notebook computes it.
 
 `--check` first runs, in its own process per backend, a few batches of the
-hand-written loop (on JAX both loops) and of keras-hebbian from the same initial kernel on the
-same images, in full float32 (no TensorFloat-32 on a GPU), and compares the
-two kernels after them: the largest difference
-must be at most `CHECK_TOLERANCE` of the largest change the library made (and
+hand-written loop (on JAX and PyTorch both loops) and of keras-hebbian from
+the same initial kernel on the same images, in full float32 (no
+TensorFloat-32 on a GPU), and compares the kernels after them: the largest
+difference must be at most `CHECK_TOLERANCE` of the largest change the library made (and
 the kernel must have changed); the script exits with status 1 if they differ
 or a run fails. `--train N` takes the first N training images (whole
 batches); `--synthetic` random images instead of MNIST.
@@ -54,6 +54,8 @@ FUSED_STEPS = 50
 # allowed, relative to the largest change the library made
 CHECK_BATCHES = 4
 CHECK_TOLERANCE = 1e-4
+# the backends with a second loop, of the changed units only (`column_loop()`)
+COLUMN_LOOPS = ("jax", "torch")
 
 
 def load(data, synthetic=False, train=60000):
@@ -218,9 +220,9 @@ def hand_written_loop():
 
 
 def column_loop():
-    """The algorithm as a plain JAX loop that updates only the changed units' weights.
+    """The algorithm as a plain loop that updates only the changed units' weights (JAX, PyTorch).
 
-    The fastest plain JAX epoch found here: only the units that win a sample or
+    The fastest plain epoch found here: only the units that win a sample or
     rank `k`-th change (at most 200 of the 2000), so each step gathers those
     units' weights, changes them and writes them back, and keeps the p-power
     `w * |w|` the currents are computed with up to date for those units alone.
@@ -228,6 +230,37 @@ def column_loop():
     are contiguous. Returns `(convert, epoch)` as `hand_written_loop()` does,
     with the kernel in and out as `(FEATURES, UNITS)`.
     """
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        rows = torch.arange(BATCH, device=device).repeat(2)
+        signal = torch.cat([torch.ones(BATCH), torch.full((BATCH,), -DELTA)]).to(device)
+
+        def epoch(w, xb):
+            w = w.t().contiguous()
+            power = w * w.abs()
+            with torch.no_grad():
+                for xs in xb:
+                    currents = xs @ power.t()
+                    ranked = currents.topk(K, dim=1).indices
+                    units = torch.cat([ranked[:, 0], ranked[:, K - 1]])
+                    changed, slot = torch.unique(units, return_inverse=True)
+                    inputs = xs.new_zeros(len(changed), FEATURES).index_add_(
+                        0, slot, signal[:, None] * xs[rows])
+                    decay = xs.new_zeros(len(changed)).index_add_(
+                        0, slot, signal * currents[rows, units])
+                    old = w.index_select(0, changed)
+                    ds = inputs - old * decay[:, None]
+                    new = old + RATE * ds / ds.abs().max().clamp_min(1e-30)
+                    w.index_copy_(0, changed, new)
+                    power.index_copy_(0, changed, new * new.abs())
+            return w.t().cpu().numpy()
+
+        return lambda a: torch.as_tensor(a, device=device), epoch
+
     import jax
     import jax.numpy as jnp
 
@@ -323,7 +356,7 @@ def check(x, seed=0):
     model.fit(x, batch_size=BATCH, shuffle=False, verbose=0)
     library = keras.ops.convert_to_numpy(layer.kernel)
     change = float(np.max(np.abs(library - start)))
-    loops = [hand_written_loop()] + ([column_loop()] if keras.backend.backend() == "jax" else [])
+    loops = [hand_written_loop()] + ([column_loop()] if keras.backend.backend() in COLUMN_LOOPS else [])
     error = 0.0
     for convert, epoch in loops:
         loop = epoch(convert(start), convert(x.reshape(count, BATCH, FEATURES)))
@@ -440,7 +473,7 @@ def main():
         results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
-        if backend == "jax":
+        if backend in COLUMN_LOOPS:
             kinds += ("columns",)
         if backend == "torch" and args.torch_compile:
             kinds += ("compiled",)
