@@ -3,32 +3,32 @@
 2000 units, batch 100, 60,000 images. For each backend, each in its own
 process: keras-hebbian's epoch through `compile()` + `fit()` of a plain
 `keras.Sequential`, and (JAX, TensorFlow) of `keras_hebbian.models.Sequential`
-compiled with `steps_per_execution=50` (50 batches per compiled call); the arithmetic
-floor measured in the same process (one 100 x 784 by 784 x 2000 currents
-product per batch, now that the update touches only the winners' columns);
-and the same algorithm as a plain hand-written loop in that backend's own
-framework (a jitted JAX `lax.scan` over the batches, a PyTorch loop, a
-`tf.function` loop), with the ratios. On JAX and PyTorch a second plain loop
-updates only the changed units' weights, stored unit by unit (`column_loop()`),
-and the library's epochs are also given as multiples of it. On TensorFlow it also times the plain
-`keras.Sequential` compiled by XLA (`compile(jit_compile=True)`, which Keras'
-own "auto" does not choose on a CPU; `keras_hebbian.models` do, so their row
-runs under XLA). Each implementation runs in its own
-process, which prints its peak memory (resident set on the CPU; device
-memory too on a GPU). `--torch-compile` adds PyTorch compiled with
-`compile(jit_compile=True)` (Keras then runs each step through
+compiled with `steps_per_execution=50` (50 batches per compiled call); the
+arithmetic floor measured in the same process (one 100 x 784 by 784 x 2000
+currents product per batch, now that the update touches only the winners'
+columns); and the same algorithm as a plain hand-written loop in that
+backend's own framework (a jitted JAX `lax.scan` over the batches, a PyTorch
+loop, a `tf.function` loop), with the ratios. On JAX and PyTorch a second
+plain loop updates only the changed units' weights, stored unit by unit
+(`column_loop()`), and the library's epochs are also given as multiples of it.
+On TensorFlow it also times the plain `keras.Sequential` compiled by XLA
+(`compile(jit_compile=True)`, which Keras' own "auto" does not choose on a
+CPU; `keras_hebbian.models` do, so their row runs under XLA). Each
+implementation runs in its own process, which prints its peak memory (resident
+set on the CPU; device memory too on a GPU). `--torch-compile` adds PyTorch
+compiled with `compile(jit_compile=True)` (Keras then runs each step through
 `torch.compile`) and prints how long compiling took. It also times the
 published algorithm written as a NumPy loop (argsort ranking, dense update
 matrix), the way the paper's notebook computes it.
 
 `--check` first runs, in its own process per backend, a few batches of the
 hand-written loop (on JAX and PyTorch both loops) and of keras-hebbian from
-the same initial kernel on the same images, in full float32 (no
-TensorFloat-32 on a GPU), and compares the kernels after them: the largest
-difference must be at most `CHECK_TOLERANCE` of the largest change the library made (and
-the kernel must have changed); the script exits with status 1 if they differ
-or a run fails. `--train N` takes the first N training images (whole
-batches); `--synthetic` random images instead of MNIST.
+the same initial kernel on the same images, in full float32 (no TensorFloat-32
+on a GPU), and compares the kernels after them: the largest difference must be
+at most `CHECK_TOLERANCE` of the largest change the library made (and the
+kernel must have changed); the script exits with status 1 if they differ or a
+run fails. `--train N` takes the first N training images (whole batches);
+`--synthetic` random images instead of MNIST.
 
     python benchmarks/krotov_speed.py --data ../shared/data/mnist.npz
     python benchmarks/krotov_speed.py --backends jax --no-numpy
@@ -323,8 +323,10 @@ def initial_kernel(seed=0):
 
 
 def loop_epoch(x, seed=0, columns=False):
-    """Seconds of one epoch of the hand-written loop (`columns`: `column_loop()`), compiled or
-    warmed up first."""
+    """Seconds of one epoch of the hand-written loop (`columns`: `column_loop()`'s).
+
+    Compiled or warmed up first.
+    """
     import keras
 
     batches = len(x) // BATCH
@@ -356,7 +358,9 @@ def check(x, seed=0):
     model.fit(x, batch_size=BATCH, shuffle=False, verbose=0)
     library = keras.ops.convert_to_numpy(layer.kernel)
     change = float(np.max(np.abs(library - start)))
-    loops = [hand_written_loop()] + ([column_loop()] if keras.backend.backend() in COLUMN_LOOPS else [])
+    loops = [hand_written_loop()]
+    if keras.backend.backend() in COLUMN_LOOPS:
+        loops.append(column_loop())
     error = 0.0
     for convert, epoch in loops:
         loop = epoch(convert(start), convert(x.reshape(count, BATCH, FEATURES)))
@@ -502,9 +506,11 @@ def main():
                   f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}"
                   f"{r['rss_mib']:>14.0f}{device}")
         if "columns" in results:
-            versus = ", ".join(f"{label} {results[kind]['epoch_seconds'] / results['columns']['epoch_seconds']:.2f}x"
-                               for kind, label in (("keras", "plain"), ("fused", f"{FUSED_STEPS} steps/call"))
-                               if kind in results)
+            columns = results["columns"]["epoch_seconds"]
+            versus = ", ".join(
+                f"{label} {results[kind]['epoch_seconds'] / columns:.2f}x"
+                for kind, label in (("keras", "plain"), ("fused", f"{FUSED_STEPS} steps/call"))
+                if kind in results)
             print(f"  keras-hebbian ({backend}) against the loop of changed units only: {versus}")
     if not args.no_numpy:
         # loading the data imports Keras: use a backend that was measured
