@@ -296,7 +296,7 @@ class HebbianLayer(keras.layers.Layer):
             return finite_inputs, finite_result
 
         # TensorFlow compiles it by XLA where the step is not (a CPU's default).
-        if getattr(self, "supports_jit", True):
+        if self.supports_jit:
             update = backend.compiled_update(update)
         self._report_nonfinite(*update(gathered))
 
