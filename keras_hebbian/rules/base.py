@@ -376,18 +376,19 @@ def _column_update(pre, kernel, indices, signal, currents):
     units.
     """
     in_features = kernel.shape[0]
-    m = indices.shape[-1]
     units = ops.reshape(indices, (-1,))
-    g = ops.reshape(signal, (-1,))
-    g_currents = ops.reshape(signal * currents, (-1,))
     entries = units.shape[0]
-    x = ops.reshape(ops.repeat(ops.expand_dims(pre.inputs, 1), m, axis=1), (-1, in_features))
+    # the mean over samples, taken before the sums: no pass over the columns
+    signal = signal / pre.num_samples
+    # one row per entry: its sample's inputs times its signal
+    rows = ops.reshape(ops.expand_dims(signal, -1) * ops.expand_dims(pre.inputs, 1),
+                       (-1, in_features))
     # Sums land once, in each unit's first entry.
     first = _first_entries(units)
-    hebbian = backend.segment_sum(x * ops.expand_dims(g, 1), first, entries)
-    g_currents = backend.segment_sum(g_currents, first, entries)
-    hebbian = ops.transpose(ops.take(hebbian, first, axis=0)) / pre.num_samples
-    g_currents = ops.take(g_currents, first, axis=0) / pre.num_samples
+    hebbian = backend.segment_sum(rows, first, entries)
+    g_currents = backend.segment_sum(ops.reshape(signal * currents, (-1,)), first, entries)
+    hebbian = ops.transpose(ops.take(hebbian, first, axis=0))
+    g_currents = ops.take(g_currents, first, axis=0)
     # Columns are gathered as they lie in memory (`backend.take_columns`),
     # `(in_features, entries)`: on a kernel stored by rows, gathered
     # transposed, each entry would read its weights one cache line apart.

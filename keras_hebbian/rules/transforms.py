@@ -135,7 +135,10 @@ class ScaleByMax(Transform):
         if self.per_unit:
             flat = ops.reshape(delta, (-1, delta.shape[-1]))
             return delta / _at_least_epsilon(ops.max(ops.abs(flat), axis=0))
-        return delta / _at_least_epsilon(ops.max(ops.abs(delta)))
+        # Reduced over every axis by name: PyTorch's whole-tensor `max` first copies
+        # a strided tensor (the columns of a few units are one) to contiguous memory.
+        largest = ops.max(ops.abs(delta), axis=tuple(range(len(delta.shape))))
+        return delta / _at_least_epsilon(largest)
 
     def get_config(self):
         return {"per_unit": self.per_unit}
