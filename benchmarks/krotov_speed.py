@@ -28,12 +28,17 @@ on a GPU), and compares the kernels after them: the largest difference must be
 at most `CHECK_TOLERANCE` of the largest change the library made (and the
 kernel must have changed); the script exits with status 1 if they differ or a
 run fails. `--train N` takes the first N training images (whole batches);
-`--synthetic` random images instead of MNIST.
+`--synthetic` random images instead of MNIST. `--repeats N` runs each
+backend's implementations N times, alternating them (all of them once, then
+all again), and prints each one's median epoch with the range of its runs:
+on a machine whose speed drifts, alternating puts every implementation in
+every period, and the ratios are taken between the medians.
 
     python benchmarks/krotov_speed.py --data ../shared/data/mnist.npz
     python benchmarks/krotov_speed.py --backends jax --no-numpy
     python benchmarks/krotov_speed.py --backends torch --no-numpy --torch-compile
     python benchmarks/krotov_speed.py --backends jax --train 400 --check --no-numpy --synthetic
+    python benchmarks/krotov_speed.py --backends jax torch --no-numpy --repeats 3
 """
 
 import argparse
@@ -421,6 +426,22 @@ def measure(args, kind):
             "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
 
 
+def median_run(runs):
+    """One implementation's runs as one: the median epoch and floor, the range, the peak memory.
+
+    A single run is returned as it is.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    epochs = [r["epoch_seconds"] for r in runs]
+    merged = dict(runs[0], epoch_seconds=float(np.median(epochs)),
+                  floor_seconds=float(np.median([r["floor_seconds"] for r in runs])),
+                  epoch_min_seconds=min(epochs), epoch_max_seconds=max(epochs),
+                  rss_mib=max(r["rss_mib"] for r in runs))
+    merged["ratio"] = merged["epoch_seconds"] / merged["floor_seconds"]
+    return merged
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="local mnist.npz (default: $KERAS_HEBBIAN_DATA)")
@@ -435,12 +456,16 @@ def main():
                         help="random images in [0, 1] instead of MNIST")
     parser.add_argument("--check", action="store_true",
                         help="compare the hand-written loop with keras-hebbian on a few batches")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of each implementation, alternated; the table gives medians")
     parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop", "columns", "check"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.train = (args.train // BATCH) * BATCH
     if args.train == 0:
         raise SystemExit(f"--train holds no whole batch of {BATCH}")
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
 
     if args.worker:
         print(json.dumps(measure(args, args.worker)))
@@ -471,10 +496,13 @@ def main():
                   f"{r['batches']} batches, largest difference of the kernels over the largest "
                   f"change: {r['relative_error']:.1e} of {r['largest_change']:.2g} (tolerance "
                   f"{CHECK_TOLERANCE:.0e}): {'passed' if r['passed'] else 'FAILED'}")
+    if args.repeats > 1:
+        print(f"each implementation run {args.repeats} times, alternated: median epoch and floor, "
+              "the range of the epochs, ratios of the medians")
+    spread = f"{'range s':>13}" if args.repeats > 1 else ""
     print(f"{'implementation':<60}{'epoch s':>9}{'floor s':>9}{'x floor':>9}{'x loop':>8}"
-          f"{'peak RSS MiB':>14}")
+          f"{spread}{'peak RSS MiB':>14}")
     for backend in args.backends:
-        results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend in COLUMN_LOOPS:
@@ -483,12 +511,15 @@ def main():
             kinds += ("compiled",)
         if backend == "tensorflow":  # XLA, which Keras' own "auto" does not choose on a CPU
             kinds += ("compiled",)
-        for kind in kinds:
-            r = worker(backend, kind)
-            failed |= r is None
-            if r is not None:
-                results[kind] = r
-                runs.append(r)
+        repeats = {kind: [] for kind in kinds}
+        for repeat in range(args.repeats):
+            for kind in kinds:
+                r = worker(backend, kind)
+                failed |= r is None
+                if r is not None:
+                    repeats[kind].append(r)
+                    runs.append(dict(r, repeat=repeat + 1) if args.repeats > 1 else r)
+        results = {kind: median_run(rs) for kind, rs in repeats.items() if rs}
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
@@ -502,8 +533,11 @@ def main():
                                           if "device_mib" in r else "")
             if kind == "compiled" and backend == "torch":
                 device += f"; compiling (the warm-up fit) {r['warmup_seconds']:.0f} s"
+            spread = ""
+            if args.repeats > 1:
+                spread = f"{r['epoch_min_seconds']:>7.2f}-{r['epoch_max_seconds']:<5.2f}"
             print(f"{label + ' (' + backend + ')':<60}{r['epoch_seconds']:>9.2f}"
-                  f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}"
+                  f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}{spread}"
                   f"{r['rss_mib']:>14.0f}{device}")
         if "columns" in results:
             columns = results["columns"]["epoch_seconds"]

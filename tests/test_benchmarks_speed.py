@@ -8,6 +8,7 @@ Krotov-Hopfield) each run takes seconds, and fails if the loop no longer
 learns what the library learns.
 """
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -72,3 +73,30 @@ def test_krotov_speed_runs_and_its_loop_learns_what_the_library_learns():
     for label in labels:
         row = re.search(rf"^{re.escape(label)} \({backend}\)(\s+[\d.]+){{5}}\s+\S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"
+
+
+def _krotov_speed_module():
+    path = ROOT / "benchmarks" / "krotov_speed.py"
+    spec = importlib.util.spec_from_file_location("krotov_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_krotov_speed_repeats_give_the_median_and_the_range():
+    median_run = _krotov_speed_module().median_run
+    runs = [{"kind": "keras", "epoch_seconds": e, "floor_seconds": f, "ratio": e / f, "rss_mib": m}
+            for e, f, m in ((6.0, 1.5, 900.0), (4.0, 2.0, 1100.0), (4.5, 1.2, 1000.0))]
+    merged = median_run(runs)
+    assert merged["epoch_seconds"] == 4.5 and merged["floor_seconds"] == 1.5
+    assert (merged["epoch_min_seconds"], merged["epoch_max_seconds"]) == (4.0, 6.0)
+    assert merged["ratio"] == 4.5 / 1.5 and merged["rss_mib"] == 1100.0
+    assert median_run(runs[:1]) is runs[0]
+
+
+def test_krotov_speed_refuses_no_repeats():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "krotov_speed.py"), "--repeats", "0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode != 0 and "--repeats must be at least 1" in result.stderr
