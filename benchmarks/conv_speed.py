@@ -46,13 +46,16 @@ change the library made to that block (and every block must have changed);
 the script exits with status 1 if they differ or a run fails. The check runs in
 full float32: on a GPU it turns off TensorFloat-32, which PyTorch's cuDNN
 convolutions use by default (with it, the two differ by up to 2.5% of the
-largest change of block 3 after 4 batches on an H200).
+largest change of block 3 after 4 batches on an H200). `--repeats N` runs
+each backend's implementations N times, alternated, and prints medians with
+the range of the epochs, as `krotov_speed.py --repeats` does.
 
     python benchmarks/conv_speed.py --data ../shared/data/mnist.npz
     python benchmarks/conv_speed.py --data ../shared/data/mnist.npz --batch-size 64
     python benchmarks/conv_speed.py --data ../shared/data/mnist.npz --train 10000 --batch-size 10 --check --json docs/conv_speed_cpu_b10.json
     python benchmarks/conv_speed.py --data ../shared/data/mnist.npz --train 10000 --batch-size 64 --check --json docs/conv_speed_cpu_b64.json
     python benchmarks/conv_speed.py --backends jax --train 40 --width 0.05 --check --synthetic
+    python benchmarks/conv_speed.py --backends torch --train 2000 --width 0.125 --repeats 3
 """
 
 import argparse
@@ -65,7 +68,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from krotov_speed import accelerator, full_float32, peak_memory  # noqa: E402
+from krotov_speed import accelerator, full_float32, median_run, peak_memory  # noqa: E402
 
 IMAGE = (28, 28, 1)
 # keras.layers.BatchNormalization's default epsilon
@@ -502,10 +505,14 @@ def main():
     parser.add_argument("--check", action="store_true",
                         help="compare the hand-written loop with keras-hebbian on a few batches")
     parser.add_argument("--json", default=None, help="also write every run to this file")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of each implementation, alternated; the table gives medians")
     parser.add_argument("--worker", choices=["keras", "fused", "graph", "loop", "check"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
     if args.worker:
         print(json.dumps(measure(args, args.worker)))
         return 0
@@ -538,20 +545,27 @@ def main():
                       f"{'passed' if r['passed'] else 'FAILED'}", flush=True)
     table = False
     for backend in args.backends:
-        results = {}
         # Keras' PyTorch trainer takes steps_per_execution=1 only
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend == "tensorflow":  # the graph without XLA, Keras' own "auto" on a CPU
             kinds += ("graph",)
-        for kind in kinds:
-            r = run_worker(args, backend, kind)
-            if r is not None:
-                results[kind] = r
-                report(r)
+        repeats = {kind: [] for kind in kinds}
+        for repeat in range(args.repeats):
+            for kind in kinds:
+                r = run_worker(args, backend, kind)
+                failed |= r is None
+                if r is not None:
+                    repeats[kind].append(r)
+                    report(dict(r, repeat=repeat + 1) if args.repeats > 1 else r)
+        results = {kind: median_run(rs) for kind, rs in repeats.items() if rs}
         if results and not table:
             table = True
+            spread = f"{'range s':>15}" if args.repeats > 1 else ""
+            if args.repeats > 1:
+                print(f"each implementation run {args.repeats} times, alternated: median epoch "
+                      "and floor, the range of the epochs, ratios of the medians")
             print(f"{'implementation':<44}{'images':>8}{'epoch s':>10}{'floor s':>10}"
-                  f"{'x floor':>9}{'x loop':>8}{'peak RSS MiB':>14}", flush=True)
+                  f"{'x floor':>9}{'x loop':>8}{spread}{'peak RSS MiB':>14}", flush=True)
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("graph", "keras-hebbian, jit_compile=False"),
@@ -563,8 +577,11 @@ def main():
             versus = r["epoch_seconds"] / results["loop"]["epoch_seconds"] if "loop" in results else 0
             device = f"  {r['device']}" + (f", device peak {r['device_mib']:.0f} MiB"
                                           if "device_mib" in r else "")
+            spread = ""
+            if args.repeats > 1:
+                spread = f"{r['epoch_min_seconds']:>8.2f}-{r['epoch_max_seconds']:<6.2f}"
             print(f"{label + ' (' + backend + ')':<44}{r['images']:>8}{r['epoch_seconds']:>10.2f}"
-                  f"{r['floor_seconds']:>10.2f}{r['ratio']:>9.2f}{versus:>8.2f}"
+                  f"{r['floor_seconds']:>10.2f}{r['ratio']:>9.2f}{versus:>8.2f}{spread}"
                   f"{r['rss_mib']:>14.0f}{device}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
