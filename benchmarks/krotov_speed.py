@@ -427,7 +427,7 @@ def measure(args, kind):
 
 
 def median_run(runs):
-    """One implementation's runs as one: the median epoch and floor, the range, the peak memory.
+    """One implementation's runs as one: the median epoch and floor, the range, the peak memories.
 
     A single run is returned as it is.
     """
@@ -438,6 +438,8 @@ def median_run(runs):
                   floor_seconds=float(np.median([r["floor_seconds"] for r in runs])),
                   epoch_min_seconds=min(epochs), epoch_max_seconds=max(epochs),
                   rss_mib=max(r["rss_mib"] for r in runs))
+    if all("device_mib" in r for r in runs):
+        merged["device_mib"] = max(r["device_mib"] for r in runs)
     merged["ratio"] = merged["epoch_seconds"] / merged["floor_seconds"]
     return merged
 

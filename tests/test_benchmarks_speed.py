@@ -91,6 +91,9 @@ def test_krotov_speed_repeats_give_the_median_and_the_range():
     assert merged["epoch_seconds"] == 4.5 and merged["floor_seconds"] == 1.5
     assert (merged["epoch_min_seconds"], merged["epoch_max_seconds"]) == (4.0, 6.0)
     assert merged["ratio"] == 4.5 / 1.5 and merged["rss_mib"] == 1100.0
+    assert "device_mib" not in merged
+    on_device = median_run([dict(r, device_mib=m / 10) for r, m in zip(runs, (50, 70, 60))])
+    assert on_device["device_mib"] == 7.0
     assert median_run(runs[:1]) is runs[0]
 
 
