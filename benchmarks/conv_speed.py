@@ -68,7 +68,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from krotov_speed import accelerator, full_float32, median_run, peak_memory  # noqa: E402
+from krotov_speed import accelerator, alternated, full_float32, peak_memory  # noqa: E402
 
 IMAGE = (28, 28, 1)
 # keras.layers.BatchNormalization's default epsilon
@@ -549,15 +549,9 @@ def main():
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend == "tensorflow":  # the graph without XLA, Keras' own "auto" on a CPU
             kinds += ("graph",)
-        repeats = {kind: [] for kind in kinds}
-        for repeat in range(args.repeats):
-            for kind in kinds:
-                r = run_worker(args, backend, kind)
-                failed |= r is None
-                if r is not None:
-                    repeats[kind].append(r)
-                    report(dict(r, repeat=repeat + 1) if args.repeats > 1 else r)
-        results = {kind: median_run(rs) for kind, rs in repeats.items() if rs}
+        results, failures = alternated(kinds, args.repeats,
+                                       lambda kind: run_worker(args, backend, kind), report)
+        failed |= failures
         if results and not table:
             table = True
             spread = f"{'range s':>15}" if args.repeats > 1 else ""

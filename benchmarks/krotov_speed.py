@@ -444,6 +444,24 @@ def median_run(runs):
     return merged
 
 
+def alternated(kinds, repeats, run, keep):
+    """Run every kind `repeats` times in turn (each kind once, then all again); their medians.
+
+    `run(kind)` returns a run's record, or `None` if it failed; `keep(record)` receives
+    every record, with its `repeat` (from 1) when there are several. Returns
+    `({kind: median_run(...)}, failed)`.
+    """
+    records, failed = {kind: [] for kind in kinds}, False
+    for repeat in range(repeats):
+        for kind in kinds:
+            r = run(kind)
+            failed |= r is None
+            if r is not None:
+                records[kind].append(r)
+                keep(dict(r, repeat=repeat + 1) if repeats > 1 else r)
+    return {kind: median_run(rs) for kind, rs in records.items() if rs}, failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="local mnist.npz (default: $KERAS_HEBBIAN_DATA)")
@@ -513,15 +531,9 @@ def main():
             kinds += ("compiled",)
         if backend == "tensorflow":  # XLA, which Keras' own "auto" does not choose on a CPU
             kinds += ("compiled",)
-        repeats = {kind: [] for kind in kinds}
-        for repeat in range(args.repeats):
-            for kind in kinds:
-                r = worker(backend, kind)
-                failed |= r is None
-                if r is not None:
-                    repeats[kind].append(r)
-                    runs.append(dict(r, repeat=repeat + 1) if args.repeats > 1 else r)
-        results = {kind: median_run(rs) for kind, rs in repeats.items() if rs}
+        results, failures = alternated(kinds, args.repeats,
+                                       lambda kind: worker(backend, kind), runs.append)
+        failed |= failures
         for kind, label in (("keras", "keras-hebbian"),
                             ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),

@@ -103,3 +103,22 @@ def test_krotov_speed_refuses_no_repeats():
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode != 0 and "--repeats must be at least 1" in result.stderr
+
+
+def test_krotov_speed_alternates_the_implementations():
+    alternated = _krotov_speed_module().alternated
+    order, kept = [], []
+    epochs = {"loop": iter([3.0, 1.0, 2.0]), "keras": iter([5.0, None, 4.0])}
+
+    def run(kind):
+        order.append(kind)
+        epoch = next(epochs[kind])
+        return None if epoch is None else {"kind": kind, "epoch_seconds": epoch,
+                                           "floor_seconds": 1.0, "rss_mib": 1.0}
+
+    results, failed = alternated(("loop", "keras"), 3, run, kept.append)
+    assert order == ["loop", "keras"] * 3
+    assert [(r["kind"], r["repeat"]) for r in kept] == [
+        ("loop", 1), ("keras", 1), ("loop", 2), ("loop", 3), ("keras", 3)]
+    assert failed and results["loop"]["epoch_seconds"] == 2.0
+    assert results["keras"]["epoch_seconds"] == 4.5
