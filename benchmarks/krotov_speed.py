@@ -15,7 +15,9 @@ On TensorFlow it also times the plain `keras.Sequential` compiled by XLA
 (`compile(jit_compile=True)`, which Keras' own "auto" does not choose on a
 CPU; `keras_hebbian.models` do, so their row runs under XLA). Each
 implementation runs in its own process, which prints its peak memory (resident
-set on the CPU; device memory too on a GPU). `--torch-compile` adds PyTorch
+set on the CPU; device memory too on a GPU) and its device (on TensorFlow's
+CPU, whether oneDNN ran: `TF_ENABLE_ONEDNN_OPTS=1` turns it on where
+TensorFlow does not by itself). `--torch-compile` adds PyTorch
 compiled with `compile(jit_compile=True)` (Keras then runs each step through
 `torch.compile`) and prints how long compiling took. It also times the
 published algorithm written as a NumPy loop (argsort ranking, dense update
@@ -152,7 +154,19 @@ def accelerator():
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    return gpus[0].name if gpus else "CPU"
+    return gpus[0].name if gpus else f"CPU, oneDNN {'on' if tensorflow_onednn() else 'off'}"
+
+
+def tensorflow_onednn():
+    """Whether TensorFlow runs its CPU operations through oneDNN in this process.
+
+    On Linux, TensorFlow turns it on by itself only on CPUs with AVX-512 VNNI or
+    BF16, AVX-VNNI or AMX; `TF_ENABLE_ONEDNN_OPTS=1` turns it on elsewhere (read
+    when TensorFlow is imported).
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def hand_written_loop():
