@@ -421,12 +421,7 @@ def test_segment_sum_adds_rows_by_segment(shape):
     np.testing.assert_allclose(summed, reference, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's copies to the GPU")
-@pytest.mark.parametrize("network", ["krotov_hopfield", "softhebb_mnist"])
-def test_a_learning_step_makes_no_tensor_from_a_python_number(network, monkeypatch):
-    # On a GPU each such tensor is a copy from the host that waits for the device.
-    import torch
-
+def _competitive_network(network):
     from keras_hebbian import models, recipes
 
     if network == "krotov_hopfield":
@@ -438,6 +433,16 @@ def test_a_learning_step_makes_no_tensor_from_a_python_number(network, monkeypat
         x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     x = keras.ops.convert_to_tensor(x)
     model(x, training=True)  # builds
+    return model, x
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's copies to the GPU")
+@pytest.mark.parametrize("network", ["krotov_hopfield", "softhebb_mnist"])
+def test_a_learning_step_makes_no_tensor_from_a_python_number(network, monkeypatch):
+    # On a GPU each such tensor is a copy from the host that waits for the device.
+    import torch
+
+    model, x = _competitive_network(network)
     made = []
     for name in ("as_tensor", "tensor", "scalar_tensor"):
         original = getattr(torch, name)
@@ -453,3 +458,31 @@ def test_a_learning_step_makes_no_tensor_from_a_python_number(network, monkeypat
     after = [keras.ops.convert_to_numpy(w) for w in model.non_trainable_weights]
     assert any(not np.array_equal(b, a) for b, a in zip(before, after))  # it learned
     assert made == []
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's eager steps")
+@pytest.mark.parametrize("network", ["krotov_hopfield", "softhebb_mnist"])
+def test_an_eager_learning_call_reads_the_device_once(network, monkeypatch):
+    # Each read of a tensor's value on the host waits for the device: an eager
+    # learning call reads its two checks (finite inputs, finite result) together.
+    import torch
+
+    from keras_hebbian import models
+
+    model, x = _competitive_network(network)
+    reads = []
+    for name in ("__bool__", "item", "numpy", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    before = [keras.ops.convert_to_numpy(w) for w in model.non_trainable_weights]
+    reads.clear()
+    model(x, training=True)
+    layers = len(models.hebbian_layers(model))
+    assert len(reads) == layers, reads
+    after = [keras.ops.convert_to_numpy(w) for w in model.non_trainable_weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))  # it learned

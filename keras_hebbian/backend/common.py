@@ -165,8 +165,9 @@ def is_traced(tensor):
 
 
 def report_now(condition, report):
-    """Call `report(eager=True)` at once when the concrete `condition` is false."""
-    if not bool(ops.convert_to_numpy(condition)):
+    """Call `report(eager=True)` at once when the concrete `condition` (a bool, or a
+    scalar bool tensor) is false."""
+    if not (condition if isinstance(condition, bool) else bool(ops.convert_to_numpy(condition))):
         report(eager=True)
 
 

@@ -288,8 +288,16 @@ class HebbianLayer(keras.layers.Layer):
             finite_inputs = all_finite([gathered[0]])
             finite_result = all_finite([v for p in proposals for v in p.proposed()])
             accept = ops.logical_and(finite_inputs, finite_result)
-            chosen = ops.cond(accept, lambda: [p.proposed() for p in proposals],
-                              lambda: [p.current() for p in proposals])
+            if backend.is_traced(accept):
+                chosen = ops.cond(accept, lambda: [p.proposed() for p in proposals],
+                                  lambda: [p.current() for p in proposals])
+            else:
+                # Eagerly (PyTorch) both checks are read now, in one wait for the
+                # device, and the branch is taken in Python, as Keras' `cond` does there.
+                checks = ops.convert_to_numpy(ops.stack([finite_inputs, finite_result]))
+                finite_inputs, finite_result = bool(checks[0]), bool(checks[1])
+                chosen = [p.proposed() if finite_inputs and finite_result else p.current()
+                          for p in proposals]
             for proposal, values in zip(proposals, chosen):
                 proposal.assign(values)
             self.iterations.assign_add(ops.cast(accept, "int32"))
@@ -368,7 +376,10 @@ class HebbianLayer(keras.layers.Layer):
             "weights (e.g. rule='oja' instead of 'hebb')."
         )
         # A batch left out proposes no weights to check.
-        result_ok = ops.logical_or(ops.logical_not(finite_inputs), finite_result)
+        if isinstance(finite_inputs, bool):  # read already, by an eager call
+            result_ok = not finite_inputs or finite_result
+        else:
+            result_ok = ops.logical_or(ops.logical_not(finite_inputs), finite_result)
         checks = [(result_ok, result_message)]
         if self.on_nonfinite == "raise":
             checks.insert(0, (finite_inputs, input_message))
