@@ -122,3 +122,25 @@ def test_krotov_speed_alternates_the_implementations():
         ("loop", 1), ("keras", 1), ("loop", 2), ("loop", 3), ("keras", 3)]
     assert failed and results["loop"]["epoch_seconds"] == 2.0
     assert results["keras"]["epoch_seconds"] == 4.5
+
+
+def test_krotov_speed_names_tensorflows_onednn_on_the_cpu():
+    # TF_ENABLE_ONEDNN_OPTS is read when TensorFlow is imported: one process each.
+    import platform
+
+    import pytest
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's oneDNN")
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        pytest.skip("TensorFlow's wheels carry oneDNN on x86-64 Linux")
+    code = ("import sys; sys.path.insert(0, 'benchmarks'); import krotov_speed; "
+            "print(krotov_speed.accelerator())")
+    for value, state in (("0", "off"), ("1", "on")):
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": value},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        device = result.stdout.strip().splitlines()[-1]
+        assert device == f"CPU, oneDNN {state}" or "GPU" in device, device
