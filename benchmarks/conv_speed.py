@@ -68,7 +68,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from krotov_speed import accelerator, alternated, full_float32, peak_memory  # noqa: E402
+from krotov_speed import (  # noqa: E402
+    accelerator,
+    alternated,
+    full_float32,
+    peak_memory,
+    processor,
+)
 
 IMAGE = (28, 28, 1)
 # keras.layers.BatchNormalization's default epsilon
@@ -468,8 +474,8 @@ def measure(args, kind):
         steps = FUSED_STEPS if kind == "fused" else 1
         seconds = keras_epoch(x, batch, args.width, steps_per_execution=steps,
                               jit_compile=False if kind == "graph" else "auto")
-    return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
-            "images": count, "batch_size": batch, "width": args.width,
+    return {"backend": keras.backend.backend(), "device": accelerator(), "cpu": processor(),
+            "kind": kind, "images": count, "batch_size": batch, "width": args.width,
             "filters": [b.filters for b in geometry], "epoch_seconds": seconds,
             "floor_seconds": floor,
             "floor_forward_seconds": [batches * f for f, _ in per_batch],
@@ -528,7 +534,7 @@ def main():
             filters = " -> ".join(str(f) for f in r["filters"])
             print(f"SoftHebb, three blocks ({filters} filters), batch {args.batch_size}, one "
                   f"epoch of {count} {'synthetic' if args.synthetic else 'MNIST'} images, "
-                  f"{cpus} CPU(s); floor: each block's forward and weight-gradient "
+                  f"{cpus} CPU(s) ({processor()}); floor: each block's forward and weight-gradient "
                   f"convolutions, per batch", flush=True)
 
     for backend in args.backends:

@@ -46,6 +46,8 @@ every period, and the ratios are taken between the medians.
 import argparse
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 import time
@@ -155,6 +157,27 @@ def accelerator():
 
     gpus = tf.config.list_physical_devices("GPU")
     return gpus[0].name if gpus else f"CPU, oneDNN {'on' if tensorflow_onednn() else 'off'}"
+
+
+def processor(cpuinfo=None):
+    """The CPU's model and its widest vector extensions, e.g. "AMD EPYC 7B13 (AVX2)".
+
+    Read from `cpuinfo`, the text of Linux's `/proc/cpuinfo` (read here when
+    `None`); elsewhere, or without a model name there, Python's `platform`.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as file:
+                cpuinfo = file.read()
+        except OSError:
+            cpuinfo = ""
+    model = re.search(r"^model name\s*:\s*(.+?)\s*$", cpuinfo, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M)
+    name = model.group(1) if model else (platform.processor() or platform.machine() or "unknown")
+    flags = set(flags.group(1).split()) if flags else set()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    extensions = [e for e in (vector, "AMX" if "amx_tile" in flags else None) if e]
+    return f"{name} ({', '.join(extensions)})" if extensions else name
 
 
 def tensorflow_onednn():
@@ -435,8 +458,9 @@ def measure(args, kind):
     else:
         warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
                                       jit_compile=True if kind == "compiled" else "auto")
-    return {"backend": keras.backend.backend(), "device": accelerator(), "kind": kind,
-            "epoch_seconds": seconds, "warmup_seconds": warmup, "matmul_gflops": rate / 1e9,
+    return {"backend": keras.backend.backend(), "device": accelerator(), "cpu": processor(),
+            "kind": kind, "epoch_seconds": seconds, "warmup_seconds": warmup,
+            "matmul_gflops": rate / 1e9,
             "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
 
 
@@ -518,7 +542,7 @@ def main():
 
     images = "synthetic" if args.synthetic else "MNIST"
     print(f"Krotov-Hopfield, {UNITS} units, batch {BATCH}, one epoch of {args.train:,} {images} "
-          f"images, {os.cpu_count()} CPUs; floor: one currents product per batch")
+          f"images, {os.cpu_count()} CPUs ({processor()}); floor: one currents product per batch")
     runs, failed = [], False
     for backend in args.backends if args.check else ():
         r = worker(backend, "check")

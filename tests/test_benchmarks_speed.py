@@ -144,3 +144,20 @@ def test_krotov_speed_names_tensorflows_onednn_on_the_cpu():
         assert result.returncode == 0, result.stderr[-3000:]
         device = result.stdout.strip().splitlines()[-1]
         assert device == f"CPU, oneDNN {state}" or "GPU" in device, device
+
+
+def test_speed_benchmarks_name_the_cpu_and_its_vector_extensions():
+    import platform
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import krotov_speed
+
+    amd = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    intel = ("model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n"
+             "flags\t\t: avx avx2 avx512f avx512_vnni amx_bf16 amx_tile\n")
+    assert krotov_speed.processor(amd) == "AMD EPYC 7B13 (AVX2)"
+    assert krotov_speed.processor(intel) == (
+        "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz (AVX-512, AMX)")
+    # no model name (another system): Python's own name for the processor
+    assert krotov_speed.processor("") == (
+        platform.processor() or platform.machine() or "unknown")
