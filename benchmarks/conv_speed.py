@@ -534,7 +534,7 @@ def main():
             filters = " -> ".join(str(f) for f in r["filters"])
             print(f"SoftHebb, three blocks ({filters} filters), batch {args.batch_size}, one "
                   f"epoch of {count} {'synthetic' if args.synthetic else 'MNIST'} images, "
-                  f"{cpus} CPU(s) ({processor()}); floor: each block's forward and weight-gradient "
+                  f"{cpus} CPU(s), {processor()}; floor: each block's forward and weight-gradient "
                   f"convolutions, per batch", flush=True)
 
     for backend in args.backends:

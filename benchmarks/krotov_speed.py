@@ -542,7 +542,7 @@ def main():
 
     images = "synthetic" if args.synthetic else "MNIST"
     print(f"Krotov-Hopfield, {UNITS} units, batch {BATCH}, one epoch of {args.train:,} {images} "
-          f"images, {os.cpu_count()} CPUs ({processor()}); floor: one currents product per batch")
+          f"images, {os.cpu_count()} CPUs, {processor()}; floor: one currents product per batch")
     runs, failed = [], False
     for backend in args.backends if args.check else ():
         r = worker(backend, "check")
