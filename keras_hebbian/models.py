@@ -19,15 +19,71 @@ from keras_hebbian.layers.triangle import Triangle
 from keras_hebbian.validation import check_choice
 
 
+#: Callback hooks that Keras calls once per execution, not once per batch,
+#: when `steps_per_execution` is above 1.
+BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
+               "on_test_batch_begin", "on_test_batch_end")
+
+
+def asks_for_every_batch(callback):
+    """Whether `callback` implements a batch-level hook, so wants to see every batch.
+
+    `fit()` of a model compiled with `steps_per_execution="auto"` (the
+    default of `Sequential` and `Model`) takes one step per compiled call
+    when a callback it is given does. The callbacks of this library and
+    Keras' `History` and `ProgbarLogger` work as well once per execution, and
+    so do `ModelCheckpoint` and `BackupAndRestore` saving once per epoch
+    (`save_freq="epoch"`).
+
+    Args:
+        callback: a `keras.callbacks.Callback`.
+
+    Returns:
+        bool.
+
+    Example:
+
+    ```python
+    asks_for_every_batch(keras.callbacks.TerminateOnNaN())  # True
+    asks_for_every_batch(keras.callbacks.CSVLogger("log.csv"))  # False
+    ```
+    """
+    if isinstance(callback, (HebbianMonitor, NonFiniteGuard, keras.callbacks.History,
+                             keras.callbacks.ProgbarLogger)):
+        return False
+    if (isinstance(callback, (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore))
+            and callback.save_freq == "epoch"):
+        return False
+    return any(getattr(type(callback), hook, None) is not getattr(keras.callbacks.Callback, hook)
+               for hook in BATCH_HOOKS)
+
+
 class _ReportsHebbianFigures:
     """`fit()` adds a `NonFiniteGuard` and a `HebbianMonitor` unless given, and
     runs `steps_per_execution` steps as one compiled program; `compile()`
-    resolves `jit_compile="auto"` by `backend.default_jit_compile`."""
+    resolves `jit_compile="auto"` by `backend.default_jit_compile` and
+    `steps_per_execution="auto"` by `backend.automatic_steps_per_execution`."""
 
-    def compile(self, *args, jit_compile="auto", **kwargs):
+    def compile(self, *args, jit_compile="auto", steps_per_execution="auto", **kwargs):
         if jit_compile == "auto":
             jit_compile = backend.default_jit_compile(self, kwargs.get("run_eagerly", False))
-        return super().compile(*args, jit_compile=jit_compile, **kwargs)
+        automatic = steps_per_execution == "auto"
+        if not automatic and not (isinstance(steps_per_execution, int)
+                                  and not isinstance(steps_per_execution, bool)
+                                  and steps_per_execution >= 1):
+            raise ValueError('`steps_per_execution` must be an integer >= 1 or "auto", '
+                             f"got {steps_per_execution!r}")
+        super().compile(*args, jit_compile=jit_compile,
+                        steps_per_execution=1 if automatic else steps_per_execution, **kwargs)
+        self._automatic_steps = backend.automatic_steps_per_execution(self) if automatic else None
+        if automatic:
+            self.steps_per_execution = self._automatic_steps
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and getattr(self, "_automatic_steps", None) is not None:
+            config = dict(config, steps_per_execution="auto")
+        return config
 
     def compile_from_config(self, config):
         # Keras does not compile a loaded model whose class overrides
@@ -41,7 +97,7 @@ class _ReportsHebbianFigures:
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=force)
-        fused = backend.fused_train_function(self)
+        fused = backend.fused_train_function(self, hebbian_layers(self))
         if fused is not None:
             self.train_function = fused
         return self.train_function
@@ -53,6 +109,13 @@ class _ReportsHebbianFigures:
             for kind in (HebbianMonitor, NonFiniteGuard):
                 if not any(isinstance(c, kind) for c in callbacks):
                     callbacks.insert(0, kind())
+        automatic = getattr(self, "_automatic_steps", None)
+        if automatic is not None:
+            # "auto": one step per call for a callback that wants every batch
+            steps = 1 if any(asks_for_every_batch(c) for c in callbacks) else automatic
+            if steps != self.steps_per_execution:
+                self.steps_per_execution = steps
+                self.train_function = self.test_function = self.predict_function = None
         with warnings.catch_warnings():
             # Hebbian layers learn without trainable weights, by design.
             warnings.filterwarnings("ignore", message="The model does not have any trainable")
@@ -80,15 +143,25 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     training step, so they cost the step nothing. The constructor is
     `keras.Sequential`'s (`layers`, `trainable`, `name`).
 
-    With `compile(steps_per_execution=N)`, every N batches run as one
-    compiled program: on JAX a `lax.scan` over the N batches (Keras' own
-    JAX trainer calls each step from Python), on TensorFlow Keras' own loop
-    in one graph (Keras' PyTorch trainer takes N = 1 only). It learns the
-    weights that N single steps learn, to float rounding, with less time per
-    step where a step is short (small batches, a GPU). Batch-level callbacks
-    then run once per N batches, as Keras documents for
-    `steps_per_execution`; a refused non-finite update stops `fit()` at the
-    end of the N batches that hold it.
+    Every N batches run as one compiled program: on JAX a `lax.scan` over
+    the N batches (Keras' own JAX trainer calls each step from Python), on
+    TensorFlow Keras' own loop in one graph. It learns the weights that N
+    single steps learn, to float rounding, with less time per step where a
+    step is short (small batches, a GPU). `compile()` chooses N
+    (`steps_per_execution="auto"`, the default): 50 on JAX and TensorFlow, 1
+    where several would gain nothing (PyTorch, whose Keras trainer takes one
+    step per call; an eager model; on JAX, a model without XLA or under a
+    `keras.distribution`). `fit()` then takes one step per call where a
+    callback it is given implements a batch-level hook (`on_train_batch_end`,
+    ...), so that callback sees every batch; otherwise batch-level callbacks
+    run once per N batches, as Keras documents for `steps_per_execution`.
+    `compile(steps_per_execution=N)` sets N, and `1` one step per call. A
+    refused non-finite batch stops `fit()` with the weights learned before
+    it, as with one step per call: the steps after it in the same call learn
+    nothing (on JAX, where the batch's inputs hold NaN or Inf; an update
+    refused because it would make a weight non-finite stops `fit()` at the
+    end of its call). On JAX one call stacks at most 256 MiB of batches
+    (larger executions are scanned in parts).
 
     On TensorFlow, `compile()` (with `jit_compile="auto"`, the default)
     compiles the step with XLA wherever Keras allows it, where Keras' own

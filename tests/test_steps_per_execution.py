@@ -206,19 +206,48 @@ def test_callbacks_see_every_epoch_with_several_steps_per_call():
     assert len(history.history["hebbian_dense/weight_norm"]) == 3
 
 
-def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call():
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call(jit_compile):
     x = _data((16,))
     x[20, 3] = np.nan  # in the third batch, inside the first execution
     if keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
+    if jit_compile is False and keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's graph without XLA")
+    keras.utils.set_random_seed(0)
+    before = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    before.compile(steps_per_execution=1)
+    before.fit(x[:16], batch_size=8, shuffle=False, verbose=0)  # the two batches before it
+    keras.utils.set_random_seed(0)
     model = models.Sequential([keras.Input((16,)), _dense_krotov()])
-    model.compile(steps_per_execution=4)
+    model.compile(steps_per_execution=4, jit_compile=jit_compile)
     with pytest.raises(FloatingPointError, match="NaN or Inf"):
         model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
     layer = model.layers[0]
-    assert np.all(np.isfinite(layer.kernel.numpy()))
-    # the refused batch changed nothing, and fit() stopped within the first epoch
-    assert int(layer.iterations.numpy()) <= 11 - 1
+    # the refused batch and the one after it in the same call changed nothing
+    assert int(layer.iterations.numpy()) == 2
+    for a, b in zip(before.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_jax_runs_a_nonfinite_batch_that_no_layer_learns_from_step_by_step():
+    """A NaN that never reaches a learning layer refuses nothing: every batch learns."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("the scan of JAX's several steps per call")
+    x = _data((16,))
+    x[20, 3] = np.nan
+    kernels = []
+    for steps in (4, 1):
+        keras.utils.set_random_seed(0)
+        model = models.Sequential([keras.Input((16,)),
+                                   keras.layers.Lambda(keras.ops.nan_to_num),
+                                   _dense_krotov()])
+        model.compile(steps_per_execution=steps)
+        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        assert int(model.layers[-1].iterations.numpy()) == 2 * 11
+        kernels.append(model.get_weights())
+    for a, b in zip(*kernels):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", ["krotov_hopfield", "conv_softhebb"])
@@ -257,3 +286,102 @@ def test_rules_with_an_identity_effective_kernel_keep_no_copy():
     assert rules.chain("oja", rules.scale_by_max()).identity_kernel
     assert not rules.chain(rules.KrotovHopfield(k=2), rules.scale_by_max()).identity_kernel
     assert len(layer.weights) == 2  # kernel, iterations
+
+
+def test_compile_chooses_the_steps_per_call_by_default(tmp_path):
+    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    model.compile()
+    several = 1 if keras.backend.backend() == "torch" else 50
+    assert model.steps_per_execution == several
+    assert model.get_compile_config()["steps_per_execution"] == "auto"
+    model.fit(_data((16,), samples=800), batch_size=8, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)  # chosen again where it is loaded
+    assert loaded.steps_per_execution == several
+    assert loaded.get_compile_config()["steps_per_execution"] == "auto"
+    np.testing.assert_array_equal(loaded.predict(_data((16,)), verbose=0),
+                                  model.predict(_data((16,)), verbose=0))
+    model.compile(run_eagerly=True)  # nothing to compile the steps into
+    assert model.steps_per_execution == 1
+    model.compile(steps_per_execution=3)
+    assert model.steps_per_execution == 3
+    assert model.get_compile_config()["steps_per_execution"] == 3
+    for wrong in (0, -2, 2.5, True, "all"):
+        with pytest.raises(ValueError, match="`steps_per_execution` must be an integer >= 1"):
+            model.compile(steps_per_execution=wrong)
+
+
+def test_the_steps_chosen_by_default_learn_what_single_steps_learn():
+    x = _data((16,), samples=809)  # 101 batches of 8 and a short one
+    kernels = []
+    for steps in ("auto", 1):
+        keras.utils.set_random_seed(0)
+        model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+        model.compile(steps_per_execution=steps)
+        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        assert int(model.layers[0].iterations.numpy()) == 2 * 102
+        kernels.append(model.get_weights())
+    for a, b in zip(*kernels):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_callback_with_a_batch_hook_sees_every_batch_by_default():
+    seen = []
+
+    class EveryBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    class EveryEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(("epoch", epoch))
+
+    assert models.asks_for_every_batch(EveryBatch())
+    assert not models.asks_for_every_batch(EveryEpoch())
+    assert not models.asks_for_every_batch(keras.callbacks.History())
+    assert not models.asks_for_every_batch(keras.callbacks.ModelCheckpoint("m.keras"))
+    assert models.asks_for_every_batch(keras.callbacks.ModelCheckpoint("m.keras", save_freq=10))
+    assert models.asks_for_every_batch(keras.callbacks.TerminateOnNaN())
+    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
+    model.compile()
+    chosen = model.steps_per_execution
+    model.fit(_data((16,), samples=800), batch_size=8, verbose=0, callbacks=[EveryBatch()])
+    assert seen == list(range(100))
+    assert model.steps_per_execution == 1
+    seen.clear()
+    model.fit(_data((16,), samples=800), batch_size=8, verbose=0, callbacks=[EveryEpoch()])
+    assert seen == [("epoch", 0)]
+    assert model.steps_per_execution == chosen
+    model.compile(steps_per_execution=4)  # set by the user: kept
+    seen.clear()
+    if keras.backend.backend() != "torch":
+        model.fit(_data((16,), samples=800), batch_size=8, verbose=0, callbacks=[EveryBatch()])
+        assert model.steps_per_execution == 4 and len(seen) == 25
+
+
+def test_jax_scans_an_execution_of_large_batches_in_parts(monkeypatch):
+    if keras.backend.backend() != "jax":
+        pytest.skip("the batches one jitted scan stacks")
+    import jax.numpy as jnp
+
+    from keras_hebbian.backend import jax as jax_backend
+
+    stacked = []
+    stack = jnp.stack
+
+    def spy(arrays, *args, **kwargs):
+        if all(np.shape(batch) == (8, 16) for batch in arrays):  # batches, not a step's own
+            stacked.append(len(arrays))
+        return stack(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(jnp, "stack", spy)
+    monkeypatch.setattr(jax_backend, "STACKED_BYTES", 3 * 8 * 16 * 4)  # three batches
+    x = _data((16,))
+    fused, _ = _train(_dense_krotov, (16,), x, steps=8)
+    # 11 batches of 8 an epoch, the last of 5: an execution of 8 batches in parts of
+    # 3, 3 and 2 (padded to 3), then 2 batches of 8 (padded) and the short one
+    assert stacked == [3, 3, 3, 3] * 2
+    single, _ = _train(_dense_krotov, (16,), x, steps=1)
+    for a, b in zip(single.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -20,11 +20,14 @@ at import (Keras fixes its backend when it is imported):
   side, from inside a compiled training step, that a learning call was
   refused; `new_report_flag()` and `read_report_flag(flag)`: where a compiled
   step cannot call the host (TensorFlow's XLA), the variable it records that
-  in, and reading it.
+  in, and reading it; `refusal_pending(flag)`: in a compiled step, whether
+  the flag holds a refusal not read yet (a guarded layer then learns nothing).
 - `compiled_update(update)`: a layer's weight update as the backend runs it
   inside a training step (TensorFlow: compiled by XLA where the step is not).
-- `fused_train_function(model)`: `compile(steps_per_execution=N)`'s N steps
+- `fused_train_function(model, layers)`: `compile(steps_per_execution=N)`'s N steps
   as one compiled program, where Keras' own trainer dispatches each step;
+  `automatic_steps_per_execution(model)`: the N that `compile()` of
+  `keras_hebbian.models` chooses (1 where several would gain nothing);
   `default_jit_compile(model, run_eagerly)`: what `compile(jit_compile="auto")`
   of `keras_hebbian.models` asks Keras for (TensorFlow: XLA on a CPU too).
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
@@ -50,6 +53,7 @@ snapshot = _current.snapshot
 segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
+automatic_steps_per_execution = _current.automatic_steps_per_execution
 compiled_update = _current.compiled_update
 default_jit_compile = _current.default_jit_compile
 assign_columns = _current.assign_columns
@@ -59,6 +63,7 @@ is_traced = _current.is_traced
 report_unless = _current.report_unless
 new_report_flag = _current.new_report_flag
 read_report_flag = _current.read_report_flag
+refusal_pending = _current.refusal_pending
 conv_methods = _current.conv_methods
 default_conv_method = _current.default_conv_method
 native_conv_correlation = _current.native_conv_correlation
@@ -78,6 +83,7 @@ def column_updates_pay(entries, units):
 __all__ = [
     "BACKEND",
     "assign_columns",
+    "automatic_steps_per_execution",
     "column_updates_pay",
     "compiled_update",
     "conv_methods",
@@ -88,6 +94,7 @@ __all__ = [
     "new_report_flag",
     "read_report_flag",
     "native_conv_correlation",
+    "refusal_pending",
     "report_unless",
     "segment_sum",
     "snapshot",

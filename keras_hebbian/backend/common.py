@@ -140,13 +140,21 @@ def assign_columns(variable, units, columns):
     variable.assign(scatter_columns(variable.value, units, columns))
 
 
-def fused_train_function(model):
+def fused_train_function(model, layers=()):
     """A train function running `model.steps_per_execution` steps as one program, or `None`.
 
-    `None` where Keras' own already does (TensorFlow: a `tf.while_loop` in one
-    graph) or where nothing would be gained.
+    `layers`: the model's Hebbian layers. `None` where Keras' own already
+    does (TensorFlow: a `tf.while_loop` in one graph) or where nothing would
+    be gained.
     """
     return None
+
+
+def automatic_steps_per_execution(model):
+    """The steps per compiled call that `compile(steps_per_execution="auto")` of
+    `keras_hebbian.models` chooses for the compiled `model`: 1 where several
+    would gain nothing (here: Keras' PyTorch trainer takes one step per call)."""
+    return 1
 
 
 def compiled_update(update):
@@ -188,6 +196,13 @@ def report_unless(condition, report):
 def new_report_flag():
     """The variable a compiled step records a refused update in, where it cannot call the
     host (`report_unless`); `None` where every compiled step can."""
+    return None
+
+
+def refusal_pending(flag):
+    """In a compiled step: whether the report flag `flag` holds a refusal not read yet,
+    as a scalar bool tensor; `None` where there is no flag to read (refusals reach the
+    host, or the call runs eagerly)."""
     return None
 
 

@@ -52,6 +52,11 @@ def top_k_indices(values, k):
     return _top_k_indices(values, k)
 
 
+def automatic_steps_per_execution(model):
+    """50, run by Keras' own loop over the steps in one graph; 1 for an eager model."""
+    return 1 if model.run_eagerly else 50
+
+
 def default_jit_compile(model, run_eagerly):
     """XLA (`True`) wherever Keras allows it, a CPU included; else Keras' own `"auto"`.
 
@@ -102,13 +107,16 @@ def is_traced(tensor):
 def report_unless(condition, report):
     """Eagerly `report(eager=True)`; in a graph `report(eager=False)` by `tf.py_function`;
     under XLA, which runs no host callback, `report.code` into `report.flag` unless a code
-    is there already (the first refusal wins)."""
+    is there already (the first refusal wins). In a graph watched by a `NonFiniteGuard`
+    the flag records it too, so that `refusal_pending` halts the steps after it."""
     if not is_traced(condition):
         return report_now(condition, report)
-    if compiled_by_xla():
+    xla = compiled_by_xla()
+    if xla or report.layer.nonfinite_guarded:
         flag = report.flag
         keep = tf.logical_or(condition, tf.not_equal(flag, 0))
         flag.assign(tf.where(keep, flag, tf.constant(report.code, tf.int32)))
+    if xla:
         return
 
     def host():
@@ -128,6 +136,19 @@ def new_report_flag():
     with tf.init_scope():
         return tf.Variable(0, dtype=tf.int32, trainable=False, name="nonfinite_report",
                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def refusal_pending(flag):
+    """In a compiled step: whether `flag` holds a refusal not read yet (`None` eagerly).
+
+    A guarded layer learns nothing while one is pending, so that the steps
+    after a refused batch in one execution (`steps_per_execution` above 1,
+    Keras' loop in one graph) change nothing before `NonFiniteGuard` stops
+    `fit()`, as with one step per call.
+    """
+    if tf.executing_eagerly():
+        return None
+    return tf.not_equal(flag, 0)
 
 
 def read_report_flag(flag):

@@ -4,12 +4,14 @@ import torch
 from keras import ops
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    automatic_steps_per_execution,
     compiled_update,
     default_jit_compile,
     fused_train_function,
     is_traced,
     new_report_flag,
     read_report_flag,
+    refusal_pending,
     report_unless,
     top_k_indices,
 )

@@ -288,6 +288,11 @@ class HebbianLayer(keras.layers.Layer):
             finite_inputs = all_finite([gathered[0]])
             finite_result = all_finite([v for p in proposals for v in p.proposed()])
             accept = ops.logical_and(finite_inputs, finite_result)
+            if self.nonfinite_guarded and self._nonfinite_flag is not None:
+                # a refused batch earlier in this execution: nothing more until the guard
+                pending = backend.refusal_pending(self._nonfinite_flag)
+                if pending is not None:
+                    accept = ops.logical_and(accept, ops.logical_not(pending))
             if backend.is_traced(accept):
                 chosen = ops.cond(accept, lambda: [p.proposed() for p in proposals],
                                   lambda: [p.current() for p in proposals])
