@@ -6,8 +6,9 @@ batches of `--batch-size` (10, the paper's, by default). For each
 backend, each in its own process:
 
 - keras-hebbian's epoch: `compile()` + `fit(x, batch_size=B)`, timed after a
-  warm-up `fit` on a few batches, and (JAX, TensorFlow) the same model
-  compiled with `steps_per_execution=50` (50 batches per compiled call). On
+  warm-up `fit` on a few batches, with one step per compiled call
+  (`compile(steps_per_execution=1)`) and (JAX, TensorFlow) as `compile()`
+  chooses there by default, 50 batches per compiled call. On
   TensorFlow `keras_hebbian.models` compile the step with XLA by default, a
   CPU included, so the script also times the graph without it
   (`compile(jit_compile=False)`, what Keras' own "auto" gives on a CPU);
@@ -86,8 +87,6 @@ CHECK_BATCHES = 4
 CHECK_TOLERANCE = 1e-3
 WARMUP_BATCHES = 3
 FLOOR_REPEATS = 5
-# batches per compiled call for `compile(steps_per_execution=...)`
-FUSED_STEPS = 50
 
 
 class Block:
@@ -387,7 +386,7 @@ def initial_filters(geometry, seed=0):
 # -- the workers -----------------------------------------------------------------------
 
 
-def keras_model(width, seed=0, steps_per_execution=1, jit_compile="auto"):
+def keras_model(width, seed=0, steps_per_execution="auto", jit_compile="auto"):
     import keras
 
     from keras_hebbian import models
@@ -398,21 +397,23 @@ def keras_model(width, seed=0, steps_per_execution=1, jit_compile="auto"):
     return model
 
 
-def keras_epoch(x, batch, width, steps_per_execution=1, jit_compile="auto"):
+def keras_epoch(x, batch, width, steps_per_execution="auto", jit_compile="auto"):
+    """Seconds of one epoch, and the steps per compiled call it ran."""
     import keras
 
     from keras_hebbian import models
 
     model = keras_model(width, steps_per_execution=steps_per_execution,
                         jit_compile=jit_compile)
+    steps = model.steps_per_execution
     # compile and warm up, on as many batches as one execution takes
-    warmup = max(WARMUP_BATCHES, steps_per_execution)
+    warmup = max(WARMUP_BATCHES, steps)
     model.fit(x[: warmup * batch], batch_size=batch, verbose=0)
     start = time.perf_counter()
     model.fit(x, batch_size=batch, verbose=0)
     for layer in models.hebbian_layers(model):  # waits for the last step on an accelerator
         keras.ops.convert_to_numpy(layer.kernel)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, steps
 
 
 def loop_epoch(x, batch, width):
@@ -471,11 +472,12 @@ def measure(args, kind):
     if kind == "loop":
         seconds = loop_epoch(x, batch, args.width)
     else:
-        steps = FUSED_STEPS if kind == "fused" else 1
-        seconds = keras_epoch(x, batch, args.width, steps_per_execution=steps,
-                              jit_compile=False if kind == "graph" else "auto")
+        seconds, steps = keras_epoch(x, batch, args.width,
+                                     steps_per_execution="auto" if kind == "fused" else 1,
+                                     jit_compile=False if kind == "graph" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "cpu": processor(),
             "kind": kind, "images": count, "batch_size": batch, "width": args.width,
+            "steps_per_execution": steps if kind != "loop" else None,
             "filters": [b.filters for b in geometry], "epoch_seconds": seconds,
             "floor_seconds": floor,
             "floor_forward_seconds": [batches * f for f, _ in per_batch],
@@ -564,23 +566,24 @@ def main():
             if args.repeats > 1:
                 print(f"each implementation run {args.repeats} times, alternated: median epoch "
                       "and floor, the range of the epochs, ratios of the medians")
-            print(f"{'implementation':<44}{'images':>8}{'epoch s':>10}{'floor s':>10}"
+            print(f"{'implementation':<56}{'images':>8}{'epoch s':>10}{'floor s':>10}"
                   f"{'x floor':>9}{'x loop':>8}{spread}{'peak RSS MiB':>14}", flush=True)
-        for kind, label in (("keras", "keras-hebbian"),
-                            ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
+        for kind, label in (("keras", "keras-hebbian, 1 step/call"),
+                            ("fused", "keras-hebbian, compile(), {} steps/call"),
                             ("graph", "keras-hebbian, jit_compile=False"),
                             ("loop", "hand-written loop")):
             if kind not in results:
                 failed |= kind in kinds
                 continue
             r = results[kind]
+            label = label.format(r.get("steps_per_execution"))
             versus = r["epoch_seconds"] / results["loop"]["epoch_seconds"] if "loop" in results else 0
             device = f"  {r['device']}" + (f", device peak {r['device_mib']:.0f} MiB"
                                           if "device_mib" in r else "")
             spread = ""
             if args.repeats > 1:
                 spread = f"{r['epoch_min_seconds']:>8.2f}-{r['epoch_max_seconds']:<6.2f}"
-            print(f"{label + ' (' + backend + ')':<44}{r['images']:>8}{r['epoch_seconds']:>10.2f}"
+            print(f"{label + ' (' + backend + ')':<56}{r['images']:>8}{r['epoch_seconds']:>10.2f}"
                   f"{r['floor_seconds']:>10.2f}{r['ratio']:>9.2f}{versus:>8.2f}{spread}"
                   f"{r['rss_mib']:>14.0f}{device}", flush=True)
     if args.json:

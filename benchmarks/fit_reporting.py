@@ -5,7 +5,9 @@ values in [0, 1]) trains in a plain `keras.Sequential` (Keras' logs, with its
 constant zero loss), in a `keras.Sequential` given a `NonFiniteGuard` (it
 checks every batch, so Keras waits for each step), and in a
 `keras_hebbian.models.Sequential` (the guard, and per-layer Hebbian figures
-once per epoch, no loss). They take turns over `--repeats` timed epochs in
+once per epoch, no loss), compiled with one step per call as the others, and
+with its `compile()`'s own choice (on JAX and TensorFlow 50 steps per call).
+They take turns over `--repeats` timed epochs in
 one process, so a slow moment of the machine falls on all; the best epoch of
 each counts.
 
@@ -25,10 +27,10 @@ from keras_hebbian import models, recipes
 from keras_hebbian.callbacks import NonFiniteGuard
 
 
-def build(cls, units, features, seed):
+def build(cls, units, features, seed, **compile_kwargs):
     layer = recipes.krotov_hopfield_dense(units, None, learning_rate=0.02, seed=seed)
     model = cls([keras.Input((features,)), layer])
-    model.compile()
+    model.compile(**compile_kwargs)
     return model
 
 
@@ -48,11 +50,14 @@ def main():
         "keras.Sequential": (build(keras.Sequential, args.units, args.features, 0), list),
         "keras.Sequential + NonFiniteGuard": (build(keras.Sequential, args.units, args.features, 0),
                                               lambda: [NonFiniteGuard()]),
-        "keras_hebbian.models.Sequential": (build(models.Sequential, args.units, args.features, 0),
-                                            list),
+        "keras_hebbian.models.Sequential": (build(models.Sequential, args.units, args.features, 0,
+                                                  steps_per_execution=1), list),
+        "models.Sequential, compile()": (build(models.Sequential, args.units, args.features, 0),
+                                         list),
     }
-    for model, _ in runs.values():  # compile the step once, outside the timing
-        model.fit(x[: 2 * args.batch_size], batch_size=args.batch_size, verbose=0)
+    for model, _ in runs.values():  # compile the steps once, outside the timing
+        warmup = max(2, model.steps_per_execution) * args.batch_size
+        model.fit(x[:warmup], batch_size=args.batch_size, verbose=0)
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, (model, callbacks) in runs.items():
@@ -66,14 +71,17 @@ def main():
     best = {name: min(values) for name, values in times.items()}
     print(f"backend {keras.backend.backend()}: {args.units} units, {args.samples} samples, "
           f"batch {args.batch_size} ({steps} steps), best of {args.repeats} epochs")
+    chosen = runs["models.Sequential, compile()"][0].steps_per_execution
     for name, value in best.items():
-        print(f"  {name:34s} {value:7.3f} s/epoch  {1000 * value / steps:6.3f} ms/step")
+        detail = f" ({chosen} steps/call)" if name.endswith("compile()") else ""
+        print(f"  {name:34s} {value:7.3f} s/epoch  {1000 * value / steps:6.3f} ms/step{detail}")
     guard = best["keras.Sequential + NonFiniteGuard"] / best["keras.Sequential"]
     figures = best["keras_hebbian.models.Sequential"] / best["keras.Sequential + NonFiniteGuard"]
     print(f"  the guard: {guard:.3f}x a plain epoch; the figures: {figures:.3f}x the guarded one")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": keras.backend.backend(), "config": vars(args), "seconds": times,
+                       "steps_per_execution": chosen,
                        "guard_ratio": guard, "figures_ratio": figures}, f, indent=2)
 
 

@@ -2,8 +2,8 @@
 
 2000 units, batch 100, 60,000 images. For each backend, each in its own
 process: keras-hebbian's epoch through `compile()` + `fit()` of a plain
-`keras.Sequential`, and (JAX, TensorFlow) of `keras_hebbian.models.Sequential`
-compiled with `steps_per_execution=50` (50 batches per compiled call); the
+`keras.Sequential`, and (JAX, TensorFlow) of `keras_hebbian.models.Sequential`,
+whose `compile()` chooses 50 batches per compiled call there; the
 arithmetic floor measured in the same process (one 100 x 784 by 784 x 2000
 currents product per batch, now that the update touches only the winners'
 columns); and the same algorithm as a plain hand-written loop in that
@@ -57,8 +57,6 @@ import numpy as np
 UNITS, FEATURES, BATCH = 2000, 784, 100
 # the hand-written loops: p = 3, k = 7, delta = 0.4, a constant rate
 K, DELTA, RATE = 7, 0.4, 0.02
-# batches per compiled call for `compile(steps_per_execution=...)`
-FUSED_STEPS = 50
 # `--check`: batches compared, and the largest difference of the two kernels
 # allowed, relative to the largest change the library made
 CHECK_BATCHES = 4
@@ -95,8 +93,12 @@ def matmul_rate(repeats=200):
     return 2 * BATCH * FEATURES * UNITS / best
 
 
-def keras_epoch(x, seed=0, steps_per_execution=1, jit_compile="auto"):
-    """Seconds of the warm-up `fit` (compiling) and of one epoch."""
+def keras_epoch(x, seed=0, library=False, jit_compile="auto"):
+    """Seconds of the warm-up `fit` (compiling) and of one epoch, and the steps per call.
+
+    `library`: `keras_hebbian.models.Sequential` and its `compile()`'s steps
+    per call; else a plain `keras.Sequential`, one step per call.
+    """
     import keras
 
     from keras_hebbian import models, recipes
@@ -104,19 +106,20 @@ def keras_epoch(x, seed=0, steps_per_execution=1, jit_compile="auto"):
     keras.utils.set_random_seed(seed)
     # a constant rate: the speed of an epoch does not depend on it
     layer = recipes.krotov_hopfield_dense(UNITS, None, learning_rate=0.02, seed=seed)
-    if steps_per_execution == 1:  # the plain Keras model, as most users build it
-        model = keras.Sequential([keras.Input((FEATURES,)), layer])
-    else:
+    if library:
         model = models.Sequential([keras.Input((FEATURES,)), layer])
-    model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    else:  # the plain Keras model, as most users build it
+        model = keras.Sequential([keras.Input((FEATURES,)), layer])
+    model.compile(jit_compile=jit_compile)
+    steps = model.steps_per_execution
     # compile and warm up, on as many batches as one execution takes
     start = time.perf_counter()
-    model.fit(x[:BATCH * max(20, steps_per_execution)], batch_size=BATCH, verbose=0)
+    model.fit(x[:BATCH * max(20, steps)], batch_size=BATCH, verbose=0)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
     model.fit(x, batch_size=BATCH, verbose=0)
     keras.ops.convert_to_numpy(layer.kernel)  # waits for the last step on an accelerator
-    return warmup, time.perf_counter() - start
+    return warmup, time.perf_counter() - start, steps
 
 
 def numpy_epoch(x, batches=60, seed=0):
@@ -452,14 +455,15 @@ def measure(args, kind):
     rate = matmul_rate()
     # one currents product per batch: the arithmetic that must be done
     floor = (len(x) // BATCH) * (2 * BATCH * FEATURES * UNITS) / rate
-    warmup = None
+    warmup = steps = None
     if kind in ("loop", "columns"):
         seconds = loop_epoch(x, columns=kind == "columns")
     else:
-        warmup, seconds = keras_epoch(x, steps_per_execution=FUSED_STEPS if kind == "fused" else 1,
-                                      jit_compile=True if kind == "compiled" else "auto")
+        warmup, seconds, steps = keras_epoch(x, library=kind == "fused",
+                                             jit_compile=True if kind == "compiled" else "auto")
     return {"backend": keras.backend.backend(), "device": accelerator(), "cpu": processor(),
             "kind": kind, "epoch_seconds": seconds, "warmup_seconds": warmup,
+            "steps_per_execution": steps,
             "matmul_gflops": rate / 1e9,
             "floor_seconds": floor, "ratio": seconds / floor, **peak_memory()}
 
@@ -573,13 +577,14 @@ def main():
                                        lambda kind: worker(backend, kind), runs.append)
         failed |= failures
         for kind, label in (("keras", "keras-hebbian"),
-                            ("fused", f"keras-hebbian, {FUSED_STEPS} steps/call"),
+                            ("fused", "keras-hebbian, models.Sequential, {} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
                             ("loop", "hand-written loop"),
                             ("columns", "hand-written loop, changed units only")):
             if kind not in results:
                 continue
             r = results[kind]
+            label = label.format(r.get("steps_per_execution"))
             versus = r["epoch_seconds"] / results["loop"]["epoch_seconds"] if "loop" in results else 0
             device = f"  {r['device']}" + (f", device peak {r['device_mib']:.0f} MiB"
                                           if "device_mib" in r else "")
@@ -595,7 +600,7 @@ def main():
             columns = results["columns"]["epoch_seconds"]
             versus = ", ".join(
                 f"{label} {results[kind]['epoch_seconds'] / columns:.2f}x"
-                for kind, label in (("keras", "plain"), ("fused", f"{FUSED_STEPS} steps/call"))
+                for kind, label in (("keras", "plain"), ("fused", "models.Sequential"))
                 if kind in results)
             print(f"  keras-hebbian ({backend}) against the loop of changed units only: {versus}")
     if not args.no_numpy:

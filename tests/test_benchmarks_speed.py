@@ -42,10 +42,10 @@ def _run_checked(script, *args):
     return out
 
 
-def _labels(backend, tensorflow_also):
-    labels = ["keras-hebbian", "hand-written loop"]
+def _labels(backend, tensorflow_also, one_step, default_steps):
+    labels = [one_step, "hand-written loop"]
     if backend != "torch":  # Keras' PyTorch trainer takes steps_per_execution=1 only
-        labels.append("keras-hebbian, 50 steps/call")
+        labels.append(default_steps)
     if backend == "tensorflow":
         labels.append(tensorflow_also)
     return labels
@@ -56,8 +56,9 @@ def test_conv_speed_runs_and_its_loop_learns_what_the_library_learns():
     out = _run_checked("conv_speed.py", "--train", "40", "--batch-size", "10", "--width", "0.05")
     assert "(5 -> 19 -> 77 filters), batch 10, one epoch of 40 " in out
     # TensorFlow: also the graph without XLA
-    for label in _labels(backend, "keras-hebbian, jit_compile=False"):
-        row = re.search(rf"^{label} \({backend}\)\s+40(\s+[\d.]+){{4}}\s+\d+  \S", out, re.M)
+    for label in _labels(backend, "keras-hebbian, jit_compile=False",
+                         "keras-hebbian, 1 step/call", "keras-hebbian, compile(), 50 steps/call"):
+        row = re.search(rf"^{re.escape(label)} \({backend}\)\s+40(\s+[\d.]+){{4}}\s+\d+  \S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"
 
 
@@ -66,7 +67,8 @@ def test_krotov_speed_runs_and_its_loop_learns_what_the_library_learns():
     out = _run_checked("krotov_speed.py", "--train", "400", "--no-numpy")
     assert "Krotov-Hopfield, 2000 units, batch 100, one epoch of 400 " in out
     # TensorFlow: also XLA, which Keras' "auto" does not choose on a CPU
-    labels = _labels(backend, "keras-hebbian, jit_compile=True")
+    labels = _labels(backend, "keras-hebbian, jit_compile=True", "keras-hebbian",
+                     "keras-hebbian, models.Sequential, 50 steps/call")
     if backend != "tensorflow":  # also the loop of the changed units only, checked too
         assert f"check ({backend}): both hand-written loops against keras-hebbian" in out, out
         labels.append("hand-written loop, changed units only")
