@@ -150,6 +150,12 @@ def fused_train_function(model, layers=()):
     return None
 
 
+#: Steps per compiled call that `compile(steps_per_execution="auto")` chooses
+#: where several pay: on an H200, 50, 200 and 600 steps per call ran a
+#: Krotov-Hopfield epoch in 0.26-0.28 s alike (`docs/benchmarks.md`).
+AUTOMATIC_STEPS = 50
+
+
 def automatic_steps_per_execution(model):
     """The steps per compiled call that `compile(steps_per_execution="auto")` of
     `keras_hebbian.models` chooses for the compiled `model`: 1 where several

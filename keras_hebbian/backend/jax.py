@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    AUTOMATIC_STEPS,
     compiled_update,
     conv_methods,
     default_jit_compile,
@@ -25,21 +26,20 @@ def column_updates():
     return True
 
 
-#: Steps per compiled call chosen by `compile(steps_per_execution="auto")`:
-#: on an H200, 50, 200 and 600 steps per call ran a Krotov-Hopfield epoch
-#: in 0.26-0.28 s alike (`docs/benchmarks.md`).
-AUTOMATIC_STEPS = 50
-
 #: The most bytes of batches one scan stacks; an execution of larger batches
 #: is scanned in parts.
 STACKED_BYTES = 256 * 2**20
 
 
+def _scans(model):
+    """Whether `fused_train_function` can scan this compiled model's steps."""
+    return (not model.run_eagerly and model.jit_compile
+            and keras.distribution.distribution() is None)
+
+
 def automatic_steps_per_execution(model):
     """`AUTOMATIC_STEPS` where `fused_train_function` scans them, else 1."""
-    if model.run_eagerly or not model.jit_compile or keras.distribution.distribution() is not None:
-        return 1
-    return AUTOMATIC_STEPS
+    return AUTOMATIC_STEPS if _scans(model) else 1
 
 
 def fused_train_function(model, layers=()):
@@ -68,8 +68,7 @@ def fused_train_function(model, layers=()):
     an eager or non-jitted model, or a model under a `keras.distribution`.
     """
     steps = model.steps_per_execution
-    if (steps <= 1 or model.run_eagerly or not model.jit_compile
-            or keras.distribution.distribution() is not None):
+    if steps <= 1 or not _scans(model):
         return None
     layers = list(layers)
     halts = any(layer.trainable and layer.on_nonfinite == "raise" for layer in layers)
@@ -137,11 +136,12 @@ def fused_train_function(model, layers=()):
             valid = jnp.arange(part) < len(group)
             logs, state, stopped = scan(state, stacked, valid)
             start = end
-            if halts and int(stopped) >= 0:
+            stopped = int(stopped) if halts else -1
+            if stopped >= 0:
                 jax.effects_barrier()  # the refusals' host callbacks have run
                 if any(layer.nonfinite_error is not None for layer in layers):
                     return logs, state  # the guard stops fit() here
-                for data in group[int(stopped) + 1:]:
+                for data in group[stopped + 1:]:
                     logs, state = one_step(state, data)
         return logs, state
 

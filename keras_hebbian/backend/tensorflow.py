@@ -16,6 +16,7 @@ from tensorflow.python.framework.config import is_op_determinism_enabled
 from tensorflow.python.ops import control_flow_util
 
 from keras_hebbian.backend.common import (  # noqa: F401
+    AUTOMATIC_STEPS,
     assign_columns,
     fused_train_function,
     grouped_top_k_indices,
@@ -53,8 +54,9 @@ def top_k_indices(values, k):
 
 
 def automatic_steps_per_execution(model):
-    """50, run by Keras' own loop over the steps in one graph; 1 for an eager model."""
-    return 1 if model.run_eagerly else 50
+    """`AUTOMATIC_STEPS`, run by Keras' own loop over the steps in one graph; 1 for an
+    eager model."""
+    return 1 if model.run_eagerly else AUTOMATIC_STEPS
 
 
 def default_jit_compile(model, run_eagerly):
