@@ -156,11 +156,10 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     ...), so that callback sees every batch; otherwise batch-level callbacks
     run once per N batches, as Keras documents for `steps_per_execution`.
     `compile(steps_per_execution=N)` sets N, and `1` one step per call. A
-    refused non-finite batch stops `fit()` with the weights learned before
-    it, as with one step per call: the steps after it in the same call learn
-    nothing (on JAX, where the batch's inputs hold NaN or Inf; an update
-    refused because it would make a weight non-finite stops `fit()` at the
-    end of its call). On JAX one call stacks at most 256 MiB of batches
+    refused learning call (a batch holding NaN or Inf, or an update that
+    would make a weight non-finite) stops `fit()` with the weights learned
+    before it, as with one step per call: the steps after it in the same
+    call learn nothing. On JAX one call stacks at most 256 MiB of batches
     (larger executions are scanned in parts).
 
     On TensorFlow, `compile()` (with `jit_compile="auto"`, the default)

@@ -230,6 +230,60 @@ def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call(jit_compile):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_an_update_refused_for_its_result_stops_fit_with_several_steps_per_call(jit_compile):
+    """Finite inputs whose update would overflow: the batches after it in the call learn nothing."""
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
+    if jit_compile is False and keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's graph without XLA")
+    x = _data((16,))
+    x[16:24] *= 1e30  # the third batch: finite, but x y overflows float32
+
+    def make():
+        return layers.HebbianDense(4, rule="hebb", learning_rate=0.01, seed=1)
+
+    keras.utils.set_random_seed(0)
+    before = models.Sequential([keras.Input((16,)), make()])
+    before.compile(steps_per_execution=1, jit_compile=jit_compile)
+    before.fit(x[:16], batch_size=8, shuffle=False, verbose=0)  # the two batches before it
+    keras.utils.set_random_seed(0)
+    model = models.Sequential([keras.Input((16,)), make()])
+    model.compile(steps_per_execution=4, jit_compile=jit_compile)
+    with pytest.raises(FloatingPointError, match="would make the weights"):
+        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    layer = model.layers[0]
+    assert int(layer.iterations.numpy()) == 2
+    for a, b in zip(before.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_jax_counts_the_learning_calls_of_each_layer_in_a_step():
+    """What the scan expects each layer's `iterations` to grow by in a step it accepts."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("the scan of JAX's several steps per call")
+    from keras_hebbian.backend import jax as jax_backend
+
+    inputs = keras.Input((16,))
+    frozen = layers.HebbianDense(16, rule="oja", seed=2, name="frozen")
+    frozen.trainable = False
+    shared = layers.HebbianDense(16, rule="oja", seed=3, name="shared")
+    outputs = _dense_krotov()(shared(shared(frozen(inputs))))
+    model = models.Model(inputs, outputs)
+    model.compile(steps_per_execution=4)
+    model.fit(_data((16,)), epochs=1, batch_size=8, shuffle=False, verbose=0)
+    state = ([v.value for v in model.trainable_variables],
+             [v.value for v in model.non_trainable_variables],
+             [v.value for v in model.optimizer.variables],
+             [v.value for v in model.metrics_variables])
+    calls, _ = jax_backend.learning_calls(model, state, (_data((16,), samples=8),))
+    assert {layer.name: count for layer, count in calls} == {"shared": 2, "hebbian_dense": 1}
+    assert jax_backend._learning_calls is None  # counting ends with the trace
+    assert int(frozen.iterations.numpy()) == 0
+    assert int(shared.iterations.numpy()) == 2 * 11
+    assert int(model.layers[-1].iterations.numpy()) == 11
+
+
 def test_jax_runs_a_nonfinite_batch_that_no_layer_learns_from_step_by_step():
     """A NaN that never reaches a learning layer refuses nothing: every batch learns."""
     if keras.backend.backend() != "jax":

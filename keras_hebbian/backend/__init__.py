@@ -26,6 +26,8 @@ at import (Keras fixes its backend when it is imported):
   inside a training step (TensorFlow: compiled by XLA where the step is not).
 - `fused_train_function(model, layers)`: `compile(steps_per_execution=N)`'s N steps
   as one compiled program, where Keras' own trainer dispatches each step;
+  `learning_call(layer)`: a layer tells the backend of each learning call it
+  builds (JAX's scan counts them, to see a refused one);
   `automatic_steps_per_execution(model)`: the N that `compile()` of
   `keras_hebbian.models` chooses (1 where several would gain nothing);
   `default_jit_compile(model, run_eagerly)`: what `compile(jit_compile="auto")`
@@ -53,6 +55,7 @@ snapshot = _current.snapshot
 segment_sum = _current.segment_sum
 top_k_indices = _current.top_k_indices
 fused_train_function = _current.fused_train_function
+learning_call = _current.learning_call
 automatic_steps_per_execution = _current.automatic_steps_per_execution
 compiled_update = _current.compiled_update
 default_jit_compile = _current.default_jit_compile
@@ -91,6 +94,7 @@ __all__ = [
     "default_jit_compile",
     "fused_train_function",
     "is_traced",
+    "learning_call",
     "new_report_flag",
     "read_report_flag",
     "native_conv_correlation",

@@ -140,6 +140,11 @@ def assign_columns(variable, units, columns):
     variable.assign(scatter_columns(variable.value, units, columns))
 
 
+def learning_call(layer):
+    """Called by a Hebbian layer once per learning call, as the call is built
+    (traced, where the step is compiled); JAX's scan counts them."""
+
+
 def fused_train_function(model, layers=()):
     """A train function running `model.steps_per_execution` steps as one program, or `None`.
 

@@ -42,6 +42,35 @@ def automatic_steps_per_execution(model):
     return AUTOMATIC_STEPS if _scans(model) else 1
 
 
+#: While `learning_calls` traces a training step: the learning calls of each
+#: Hebbian layer in it, by the layer's `id` (`learning_call`); else `None`.
+_learning_calls = None
+
+
+def learning_call(layer):
+    """Count a learning call of `layer` while `learning_calls` traces a step."""
+    if _learning_calls is not None:
+        _, calls = _learning_calls.get(id(layer), (layer, 0))
+        _learning_calls[id(layer)] = (layer, calls + 1)
+
+
+def learning_calls(model, state, data):
+    """The learning calls each Hebbian layer makes in one training step of `model`.
+
+    Traces the step (`jax.eval_shape`, nothing runs) on `state` and `data`.
+    Returns `(calls, logs)`: a list of `(layer, calls)` for the layers that
+    learn in the step (a frozen layer makes none), and the step's logs as
+    shapes.
+    """
+    global _learning_calls
+    _learning_calls = {}
+    try:
+        logs = jax.eval_shape(model.train_step, state, data)[0]
+        return list(_learning_calls.values()), logs
+    finally:
+        _learning_calls = None
+
+
 def fused_train_function(model, layers=()):
     """`steps_per_execution` training steps as one jitted `lax.scan`, for `model.fit()`.
 
@@ -56,13 +85,15 @@ def fused_train_function(model, layers=()):
     of one size are scanned together (a batch of another size, such as an
     epoch's short last one, in a scan of its own size).
 
-    Where one of `layers` (the model's Hebbian layers) learns with
-    `on_nonfinite="raise"`, a batch whose inputs hold NaN or Inf ends the
-    scan's learning: its step runs (the layer refuses it and reports), the
-    steps after it are skipped, and the call returns, so that
-    `NonFiniteGuard` stops `fit()` with the weights learned before that
-    batch, as with one step per call. If no layer refused it (no learning
-    layer saw the values), the skipped batches run step by step.
+    A learning call that a Hebbian layer refuses (a batch holding NaN or
+    Inf, or an update that would make a weight non-finite) ends the scan's
+    learning: the scan sees it as a step after which the layer's
+    `iterations` grew by less than its learning calls in a step
+    (`learning_calls`), skips the steps after it, and the call returns, so
+    that `NonFiniteGuard` stops `fit()` with the weights of that step, as
+    with one step per call. Where no layer reported the refusal (a batch
+    left out by `on_nonfinite="skip"`), the skipped batches run step by
+    step.
 
     Returns `None` (Keras' own function stays) for `steps_per_execution=1`,
     an eager or non-jitted model, or a model under a `keras.distribution`.
@@ -71,33 +102,31 @@ def fused_train_function(model, layers=()):
     if steps <= 1 or not _scans(model):
         return None
     layers = list(layers)
-    halts = any(layer.trainable and layer.on_nonfinite == "raise" for layer in layers)
-
-    def finite_inputs(data):
-        x = keras.utils.unpack_x_y_sample_weight(data)[0]
-        checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(x)
-                  if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-        return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+    # where each variable lies in the state Keras passes (its second part)
+    non_trainable = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
 
     def scan(state, batches, valid):
         first = jax.tree.map(lambda t: t[0], batches)
-        logs_shape = jax.eval_shape(model.train_step, state, first)[0]
+        calls, logs_shape = learning_calls(model, state, first)
+        # each learning layer's `iterations` in the state, and its growth in a step
+        counters = [(non_trainable[id(layer.iterations)], count) for layer, count in calls]
         no_logs = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), logs_shape)
 
         def body(carry, inputs):
             logs, state, stopped = carry
             data, ok, index = inputs
             ok = jnp.logical_and(ok, stopped < 0)
-            if halts:
-                bad = jnp.logical_and(ok, jnp.logical_not(finite_inputs(data)))
-                stopped = jnp.where(bad, index, stopped)
 
             def step(carry):
                 logs, state = model.train_step(carry[1], data)
                 return logs, state
 
-            logs, state = jax.lax.cond(ok, step, lambda carry: carry, (logs, state))
-            return (logs, state, stopped), None
+            logs, after = jax.lax.cond(ok, step, lambda carry: carry, (logs, state))
+            if counters:
+                refused = jnp.any(jnp.stack(
+                    [after[1][i] - state[1][i] < count for i, count in counters]))
+                stopped = jnp.where(jnp.logical_and(ok, refused), index, stopped)
+            return (logs, after, stopped), None
 
         indices = jnp.arange(valid.shape[0])
         carry = (no_logs, state, jnp.array(-1, "int32"))
@@ -136,7 +165,7 @@ def fused_train_function(model, layers=()):
             valid = jnp.arange(part) < len(group)
             logs, state, stopped = scan(state, stacked, valid)
             start = end
-            stopped = int(stopped) if halts else -1
+            stopped = int(stopped)
             if stopped >= 0:
                 jax.effects_barrier()  # the refusals' host callbacks have run
                 if any(layer.nonfinite_error is not None for layer in layers):

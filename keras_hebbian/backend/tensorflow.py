@@ -20,6 +20,7 @@ from keras_hebbian.backend.common import (  # noqa: F401
     assign_columns,
     fused_train_function,
     grouped_top_k_indices,
+    learning_call,
     report_now,
     segment_sum,
     snapshot,

@@ -9,6 +9,7 @@ from keras_hebbian.backend.common import (  # noqa: F401
     default_jit_compile,
     fused_train_function,
     is_traced,
+    learning_call,
     new_report_flag,
     read_report_flag,
     refusal_pending,

@@ -274,6 +274,7 @@ class HebbianLayer(keras.layers.Layer):
             inputs: the layer's inputs in this call.
             synapses: the list of `Synapses` that `respond` returned.
         """
+        backend.learning_call(self)
         gathered = all_gather_many(
             [ops.cast(inputs, "float32")]
             + [t for s in synapses for t in (s.pre.inputs, ops.cast(s.post, "float32"))]
