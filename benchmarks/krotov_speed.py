@@ -11,6 +11,10 @@ backend's own framework (a jitted JAX `lax.scan` over the batches, a PyTorch
 loop, a `tf.function` loop), with the ratios. On JAX and PyTorch a second
 plain loop updates only the changed units' weights, stored unit by unit
 (`column_loop()`), and the library's epochs are also given as multiples of it.
+On JAX a third loop is that one with its weights stored as a Keras kernel,
+`(inputs, units)` (`column_loop(by_unit=False)`): XLA keeps a CPU array row
+by row, so each changed unit's weights lie one row apart, and the two loops
+of changed units differ by what that layout costs.
 On TensorFlow it also times the plain `keras.Sequential` compiled by XLA
 (`compile(jit_compile=True)`, which Keras' own "auto" does not choose on a
 CPU; `keras_hebbian.models` do, so their row runs under XLA). Each
@@ -63,6 +67,8 @@ CHECK_BATCHES = 4
 CHECK_TOLERANCE = 1e-4
 # the backends with a second loop, of the changed units only (`column_loop()`)
 COLUMN_LOOPS = ("jax", "torch")
+# and with a third, that loop on weights stored as `(inputs, units)`
+KERNEL_LAYOUT_LOOPS = ("jax",)
 
 
 def load(data, synthetic=False, train=60000):
@@ -264,7 +270,7 @@ def hand_written_loop():
     return tf.constant, lambda w, xb: epoch(w, xb).numpy()
 
 
-def column_loop():
+def column_loop(by_unit=True):
     """The algorithm as a plain loop that updates only the changed units' weights (JAX, PyTorch).
 
     The fastest plain epoch found here: only the units that win a sample or
@@ -272,8 +278,10 @@ def column_loop():
     units' weights, changes them and writes them back, and keeps the p-power
     `w * |w|` the currents are computed with up to date for those units alone.
     Both are stored unit by unit, `(UNITS, FEATURES)`, so a unit's weights
-    are contiguous. Returns `(convert, epoch)` as `hand_written_loop()` does,
-    with the kernel in and out as `(FEATURES, UNITS)`.
+    are contiguous. `by_unit=False` (JAX only) stores them as a Keras kernel
+    is, `(FEATURES, UNITS)`: the same steps, gathering and writing columns.
+    Returns `(convert, epoch)` as `hand_written_loop()` does, with the kernel
+    in and out as `(FEATURES, UNITS)`.
     """
     import keras
 
@@ -314,7 +322,10 @@ def column_loop():
 
     def step(state, xs):
         w, power = state
-        currents = jax.lax.dot_general(xs, power, (((1,), (1,)), ((), ())))
+        if by_unit:
+            currents = jax.lax.dot_general(xs, power, (((1,), (1,)), ((), ())))
+        else:
+            currents = xs @ power
         _, ranked = jax.lax.top_k(currents, K)
         ranked = jax.lax.optimization_barrier(ranked)  # as in hand_written_loop()
         units = jnp.concatenate([ranked[:, 0], ranked[:, K - 1]])
@@ -323,17 +334,25 @@ def column_loop():
         slot = jnp.searchsorted(changed, units)
         inputs = jax.ops.segment_sum(signal[:, None] * xs[rows], slot, 2 * BATCH)
         decay = jax.ops.segment_sum(signal * currents[rows, units], slot, 2 * BATCH)
-        old = jnp.take(w, changed, axis=0, mode="fill", fill_value=0.0)
+        if by_unit:
+            old = jnp.take(w, changed, axis=0, mode="fill", fill_value=0.0)
+        else:
+            old = jnp.take(w, changed, axis=1, mode="fill", fill_value=0.0).T
         ds = inputs - old * decay[:, None]
         new = old + RATE * ds / jnp.maximum(jnp.max(jnp.abs(ds)), 1e-30)
-        w = w.at[changed].set(new, mode="drop")
-        power = power.at[changed].set(new * jnp.abs(new), mode="drop")
+        if by_unit:
+            w = w.at[changed].set(new, mode="drop")
+            power = power.at[changed].set(new * jnp.abs(new), mode="drop")
+        else:
+            w = w.at[:, changed].set(new.T, mode="drop")
+            power = power.at[:, changed].set((new * jnp.abs(new)).T, mode="drop")
         return (w, power), None
 
     @jax.jit
     def scan(w, xb):
-        w = w.T
-        return jax.lax.scan(step, (w, w * jnp.abs(w)), xb)[0][0].T
+        w = w.T if by_unit else w
+        w = jax.lax.scan(step, (w, w * jnp.abs(w)), xb)[0][0]
+        return w.T if by_unit else w
 
     return jnp.asarray, lambda w, xb: np.asarray(scan(w, xb))
 
@@ -367,15 +386,15 @@ def initial_kernel(seed=0):
     return np.random.default_rng(seed).normal(size=(FEATURES, UNITS)).astype("float32")
 
 
-def loop_epoch(x, seed=0, columns=False):
-    """Seconds of one epoch of the hand-written loop (`columns`: `column_loop()`'s).
+def loop_epoch(x, seed=0, columns=False, by_unit=True):
+    """Seconds of one epoch of the hand-written loop (`columns`: `column_loop(by_unit)`'s).
 
     Compiled or warmed up first.
     """
     import keras
 
     batches = len(x) // BATCH
-    convert, epoch = column_loop() if columns else hand_written_loop()
+    convert, epoch = column_loop(by_unit) if columns else hand_written_loop()
     w = convert(initial_kernel(seed))
     xb = convert(x[: batches * BATCH].reshape(batches, BATCH, FEATURES))
     # JAX compiles for the number of batches it is given; the others warm up on a few
@@ -406,6 +425,8 @@ def check(x, seed=0):
     loops = [hand_written_loop()]
     if keras.backend.backend() in COLUMN_LOOPS:
         loops.append(column_loop())
+    if keras.backend.backend() in KERNEL_LAYOUT_LOOPS:
+        loops.append(column_loop(by_unit=False))
     error = 0.0
     for convert, epoch in loops:
         loop = epoch(convert(start), convert(x.reshape(count, BATCH, FEATURES)))
@@ -456,8 +477,8 @@ def measure(args, kind):
     # one currents product per batch: the arithmetic that must be done
     floor = (len(x) // BATCH) * (2 * BATCH * FEATURES * UNITS) / rate
     warmup = steps = None
-    if kind in ("loop", "columns"):
-        seconds = loop_epoch(x, columns=kind == "columns")
+    if kind in ("loop", "columns", "columns_kernel"):
+        seconds = loop_epoch(x, columns=kind != "loop", by_unit=kind == "columns")
     else:
         warmup, seconds, steps = keras_epoch(x, library=kind == "fused",
                                              jit_compile=True if kind == "compiled" else "auto")
@@ -520,7 +541,8 @@ def main():
                         help="compare the hand-written loop with keras-hebbian on a few batches")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of each implementation, alternated; the table gives medians")
-    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop", "columns", "check"],
+    parser.add_argument("--worker", choices=["keras", "fused", "compiled", "loop", "columns", "columns_kernel",
+                                             "check"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.train = (args.train // BATCH) * BATCH
@@ -553,7 +575,8 @@ def main():
         failed |= r is None or not r["passed"]
         if r is not None:
             runs.append(r)
-            loops = "both hand-written loops" if r["loops"] == 2 else "the hand-written loop"
+            loops = {1: "the hand-written loop", 2: "both hand-written loops"}.get(
+                r["loops"], f"the {r['loops']} hand-written loops")
             print(f"check ({backend}): {loops} against keras-hebbian after "
                   f"{r['batches']} batches, largest difference of the kernels over the largest "
                   f"change: {r['relative_error']:.1e} of {r['largest_change']:.2g} (tolerance "
@@ -569,6 +592,8 @@ def main():
         kinds = ("loop", "keras") if backend == "torch" else ("loop", "keras", "fused")
         if backend in COLUMN_LOOPS:
             kinds += ("columns",)
+        if backend in KERNEL_LAYOUT_LOOPS:
+            kinds += ("columns_kernel",)
         if backend == "torch" and args.torch_compile:
             kinds += ("compiled",)
         if backend == "tensorflow":  # XLA, which Keras' own "auto" does not choose on a CPU
@@ -580,7 +605,8 @@ def main():
                             ("fused", "keras-hebbian, models.Sequential, {} steps/call"),
                             ("compiled", "keras-hebbian, jit_compile=True"),
                             ("loop", "hand-written loop"),
-                            ("columns", "hand-written loop, changed units only")):
+                            ("columns", "hand-written loop, changed units only"),
+                            ("columns_kernel", "hand-written loop, changed units, (inputs, units)")):
             if kind not in results:
                 continue
             r = results[kind]
@@ -596,13 +622,15 @@ def main():
             print(f"{label + ' (' + backend + ')':<60}{r['epoch_seconds']:>9.2f}"
                   f"{r['floor_seconds']:>9.2f}{r['ratio']:>9.2f}{versus:>8.2f}{spread}"
                   f"{r['rss_mib']:>14.0f}{device}")
-        if "columns" in results:
-            columns = results["columns"]["epoch_seconds"]
+        for loop, text in (("columns", "the loop of changed units only"),
+                           ("columns_kernel", "that loop stored (inputs, units)")):
+            if loop not in results:
+                continue
             versus = ", ".join(
-                f"{label} {results[kind]['epoch_seconds'] / columns:.2f}x"
+                f"{label} {results[kind]['epoch_seconds'] / results[loop]['epoch_seconds']:.2f}x"
                 for kind, label in (("keras", "plain"), ("fused", "models.Sequential"))
                 if kind in results)
-            print(f"  keras-hebbian ({backend}) against the loop of changed units only: {versus}")
+            print(f"  keras-hebbian ({backend}) against {text}: {versus}")
     if not args.no_numpy:
         # loading the data imports Keras: use a backend that was measured
         os.environ.setdefault("KERAS_BACKEND", args.backends[0])

@@ -69,9 +69,13 @@ def test_krotov_speed_runs_and_its_loop_learns_what_the_library_learns():
     # TensorFlow: also XLA, which Keras' "auto" does not choose on a CPU
     labels = _labels(backend, "keras-hebbian, jit_compile=True", "keras-hebbian",
                      "keras-hebbian, models.Sequential, 50 steps/call")
-    if backend != "tensorflow":  # also the loop of the changed units only, checked too
+    if backend == "torch":  # also the loop of the changed units only, checked too
         assert f"check ({backend}): both hand-written loops against keras-hebbian" in out, out
         labels.append("hand-written loop, changed units only")
+    if backend == "jax":  # and that loop on weights stored (inputs, units)
+        assert f"check ({backend}): the 3 hand-written loops against keras-hebbian" in out, out
+        labels += ["hand-written loop, changed units only",
+                   "hand-written loop, changed units, (inputs, units)"]
     for label in labels:
         row = re.search(rf"^{re.escape(label)} \({backend}\)(\s+[\d.]+){{5}}\s+\S", out, re.M)
         assert row, f"no table row for {label}:\n{out}"
