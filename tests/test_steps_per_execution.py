@@ -206,43 +206,14 @@ def test_callbacks_see_every_epoch_with_several_steps_per_call():
     assert len(history.history["hebbian_dense/weight_norm"]) == 3
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
-def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call(jit_compile):
-    x = _data((16,))
-    x[20, 3] = np.nan  # in the third batch, inside the first execution
+def _assert_fit_stops_after_two_batches(make, x, jit_compile, match):
+    """`fit()` with 4 steps per call refuses the third batch: it raises `match`, and the
+    weights are those after the first two batches (the refused batch and the one after
+    it in the same call changed nothing)."""
     if keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
     if jit_compile is False and keras.backend.backend() != "tensorflow":
         pytest.skip("TensorFlow's graph without XLA")
-    keras.utils.set_random_seed(0)
-    before = models.Sequential([keras.Input((16,)), _dense_krotov()])
-    before.compile(steps_per_execution=1)
-    before.fit(x[:16], batch_size=8, shuffle=False, verbose=0)  # the two batches before it
-    keras.utils.set_random_seed(0)
-    model = models.Sequential([keras.Input((16,)), _dense_krotov()])
-    model.compile(steps_per_execution=4, jit_compile=jit_compile)
-    with pytest.raises(FloatingPointError, match="NaN or Inf"):
-        model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
-    layer = model.layers[0]
-    # the refused batch and the one after it in the same call changed nothing
-    assert int(layer.iterations.numpy()) == 2
-    for a, b in zip(before.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("jit_compile", ["auto", False])
-def test_an_update_refused_for_its_result_stops_fit_with_several_steps_per_call(jit_compile):
-    """Finite inputs whose update would overflow: the batches after it in the call learn nothing."""
-    if keras.backend.backend() == "torch":
-        pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
-    if jit_compile is False and keras.backend.backend() != "tensorflow":
-        pytest.skip("TensorFlow's graph without XLA")
-    x = _data((16,))
-    x[16:24] *= 1e30  # the third batch: finite, but x y overflows float32
-
-    def make():
-        return layers.HebbianDense(4, rule="hebb", learning_rate=0.01, seed=1)
-
     keras.utils.set_random_seed(0)
     before = models.Sequential([keras.Input((16,)), make()])
     before.compile(steps_per_execution=1, jit_compile=jit_compile)
@@ -250,12 +221,30 @@ def test_an_update_refused_for_its_result_stops_fit_with_several_steps_per_call(
     keras.utils.set_random_seed(0)
     model = models.Sequential([keras.Input((16,)), make()])
     model.compile(steps_per_execution=4, jit_compile=jit_compile)
-    with pytest.raises(FloatingPointError, match="would make the weights"):
+    with pytest.raises(FloatingPointError, match=match):
         model.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0)
-    layer = model.layers[0]
-    assert int(layer.iterations.numpy()) == 2
+    assert int(model.layers[0].iterations.numpy()) == 2
     for a, b in zip(before.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_a_nonfinite_batch_stops_fit_with_several_steps_per_call(jit_compile):
+    x = _data((16,))
+    x[20, 3] = np.nan  # in the third batch, inside the first execution
+    _assert_fit_stops_after_two_batches(_dense_krotov, x, jit_compile, "NaN or Inf")
+
+
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_an_update_refused_for_its_result_stops_fit_with_several_steps_per_call(jit_compile):
+    """Finite inputs whose update would overflow stop `fit()` as a NaN batch does."""
+    x = _data((16,))
+    x[16:24] *= 1e30  # the third batch: finite, but x y overflows float32
+
+    def make():
+        return layers.HebbianDense(4, rule="hebb", learning_rate=0.01, seed=1)
+
+    _assert_fit_stops_after_two_batches(make, x, jit_compile, "would make the weights")
 
 
 def test_jax_counts_the_learning_calls_of_each_layer_in_a_step():
