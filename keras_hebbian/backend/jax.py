@@ -91,9 +91,9 @@ def fused_train_function(model, layers=()):
     `iterations` grew by less than its learning calls in a step
     (`learning_calls`), skips the steps after it, and the call returns, so
     that `NonFiniteGuard` stops `fit()` with the weights of that step, as
-    with one step per call. Where no layer reported the refusal (a batch
-    left out by `on_nonfinite="skip"`), the skipped batches run step by
-    step.
+    with one step per call. Where none of `layers` (the model's Hebbian
+    layers) reported the refusal (a batch left out by
+    `on_nonfinite="skip"`), the skipped batches run step by step.
 
     Returns `None` (Keras' own function stays) for `steps_per_execution=1`,
     an eager or non-jitted model, or a model under a `keras.distribution`.
