@@ -421,6 +421,33 @@ def test_segment_sum_adds_rows_by_segment(shape):
     np.testing.assert_allclose(summed, reference, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape, axis", [((7840, 12), -1), ((640, 3), -1), ((100, 2000), -1),
+                                         ((4, 6, 6, 12), -1), ((4, 5, 6, 7), 1), ((9, 40), 0)])
+def test_softmax_matches_numpy_along_short_and_long_axes(shape, axis):
+    """`backend.softmax` runs a short axis otherwise on PyTorch's CPU (< 16 entries)."""
+    from keras_hebbian import backend
+
+    values = (np.random.default_rng(shape[axis]).normal(size=shape) * 5.0).astype("float32")
+    result = _numpy(backend.softmax(_tensor(values), axis=axis))
+    shifted = np.exp(values - values.max(axis=axis, keepdims=True))
+    reference = shifted / shifted.sum(axis=axis, keepdims=True)
+    assert result.shape == values.shape
+    np.testing.assert_allclose(result, reference, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("pad_width, mode", [
+    (((0, 0), (2, 1), (0, 2), (0, 0)), "constant"),
+    (((0, 0), (2, 1), (0, 2), (0, 0)), "reflect"),  # as a convolution pads its inputs
+    (((1, 0), (0, 0), (1, 1), (2, 0)), "constant"),
+])
+def test_pad_matches_numpy(pad_width, mode):
+    from keras_hebbian import backend
+
+    values = np.random.default_rng(3).normal(size=(2, 5, 4, 3)).astype("float32")
+    result = _numpy(backend.pad(_tensor(values), pad_width, mode=mode))
+    np.testing.assert_array_equal(result, np.pad(values, pad_width, mode=mode))
+
+
 def _competitive_network(network):
     from keras_hebbian import models, recipes
 

@@ -34,6 +34,8 @@ at import (Keras fixes its backend when it is imported):
   of `keras_hebbian.models` asks Keras for (TensorFlow: XLA on a CPU too).
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
   weight-gradient kernels of `keras_hebbian.layers.conv_correlation`.
+- `softmax(values, axis)` and `pad(values, pad_width, mode)`: `keras.ops`'
+  own, where a backend runs them slowly through Keras (PyTorch eagerly).
 
 The collectives of several devices are in `keras_hebbian.distribution`.
 """
@@ -70,6 +72,8 @@ refusal_pending = _current.refusal_pending
 conv_methods = _current.conv_methods
 default_conv_method = _current.default_conv_method
 native_conv_correlation = _current.native_conv_correlation
+softmax = _current.softmax
+pad = _current.pad
 
 
 def column_updates_pay(entries, units):
@@ -96,12 +100,14 @@ __all__ = [
     "is_traced",
     "learning_call",
     "new_report_flag",
+    "pad",
     "read_report_flag",
     "native_conv_correlation",
     "refusal_pending",
     "report_unless",
     "segment_sum",
     "snapshot",
+    "softmax",
     "store_by_columns",
     "take_columns",
     "top_k_indices",

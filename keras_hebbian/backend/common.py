@@ -119,6 +119,17 @@ def _ranked(values, index, k, count):
     return ops.stack(ranked, axis=1)
 
 
+def softmax(values, axis=-1):
+    """`keras.ops.softmax` of float32 `values` along `axis`."""
+    return ops.softmax(values, axis=axis)
+
+
+def pad(values, pad_width, mode="constant"):
+    """`keras.ops.pad` of `values`: `pad_width` holds a `(before, after)` pair per axis,
+    `mode` is `"constant"` (zeros) or `"reflect"`."""
+    return ops.pad(values, pad_width, mode=mode)
+
+
 def store_by_columns(variable):
     """Lay out a 2D variable's memory column by column, where that is the backend's choice.
 

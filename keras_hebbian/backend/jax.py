@@ -11,11 +11,13 @@ from keras_hebbian.backend.common import (  # noqa: F401
     default_jit_compile,
     native_conv_correlation,
     new_report_flag,
+    pad,
     read_report_flag,
     refusal_pending,
     report_now,
     segment_sum,
     snapshot,
+    softmax,
     store_by_columns,
     take_columns,
 )

@@ -21,9 +21,11 @@ from keras_hebbian.backend.common import (  # noqa: F401
     fused_train_function,
     grouped_top_k_indices,
     learning_call,
+    pad,
     report_now,
     segment_sum,
     snapshot,
+    softmax,
     store_by_columns,
     take_columns,
 )

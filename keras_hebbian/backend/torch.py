@@ -77,6 +77,42 @@ def assign_columns(variable, units, columns):
         variable.value.index_copy_(1, units.long(), columns.to(variable.value.dtype))
 
 
+#: Below this many entries along its axis, `softmax` on a CPU runs over the other axes.
+SHORT_SOFTMAX_AXIS = 16
+
+
+def softmax(values, axis=-1):
+    """`keras.ops.softmax` of float32 `values`, also fast along a short axis on a CPU.
+
+    PyTorch's CPU softmax along the last axis is slow where that axis holds
+    fewer entries than a vector register (16 floats with AVX-512): the
+    responses of 7840 positions to 12 filters took 0.7 ms, against 0.05 ms
+    for the same softmax taken along the first axis of the transposed view,
+    which runs vectorized across the positions. Values equal to float
+    rounding.
+    """
+    values = ops.convert_to_tensor(values)
+    size = values.shape[axis]
+    if values.device.type == "cpu" and values.dim() > 1 and size < SHORT_SOFTMAX_AXIS:
+        return torch.softmax(values.movedim(axis, 0), 0).movedim(0, axis)
+    return torch.softmax(values, axis)
+
+
+def pad(values, pad_width, mode="constant"):
+    """`keras.ops.pad` without its per-call cost: PyTorch's `pad`, directly.
+
+    Keras' `pad` builds an operation object on every eager call: about 80 us
+    against 6 us for `torch.nn.functional.pad` (a (10, 14, 14, 12) batch).
+    """
+    flat = []
+    for before, after in reversed(tuple(pad_width)):
+        flat += [int(before), int(after)]
+    # PyTorch pads the last len(flat) / 2 axes: leave out the unpadded leading ones.
+    while len(flat) > 2 and flat[-2:] == [0, 0]:
+        flat = flat[:-2]
+    return torch.nn.functional.pad(ops.convert_to_tensor(values), flat, mode=mode)
+
+
 def conv_methods(strides, dilation_rate):
     return ("native", "shifts", "conv")
 

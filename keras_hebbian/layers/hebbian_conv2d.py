@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hebbian import backend
 from keras_hebbian.layers.base import HebbianLayer
 from keras_hebbian.layers.conv_correlation import conv_correlation
 from keras_hebbian.layers.plastic import Synapses
@@ -222,7 +223,8 @@ class HebbianConv2D(HebbianLayer):
         padded = inputs
         if top or bottom or left or right:
             mode = "reflect" if self.padding == "reflect" else "constant"
-            padded = ops.pad(inputs, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
+            padded = backend.pad(inputs, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                                 mode=mode)
         kernel = self.read_effective(self.kernel_plastic, learning, padded)
         outputs = ops.conv(padded, kernel, strides=self.strides, padding="valid",
                            dilation_rate=self.dilation_rate)

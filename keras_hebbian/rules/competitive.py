@@ -164,7 +164,7 @@ class SoftHebb(Rule):
         layer's update.
         """
         scaled = post if self.temperature == 1.0 else post / self.temperature
-        y = ops.softmax(scaled, axis=-1)
+        y = backend.softmax(scaled, axis=-1)
         if not self.anti_hebbian:
             return y
         return ops.where(scaled >= ops.max(scaled, axis=-1, keepdims=True), y, -y)
