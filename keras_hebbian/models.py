@@ -145,7 +145,9 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
 
     Every N batches run as one compiled program: on JAX a `lax.scan` over
     the N batches (Keras' own JAX trainer calls each step from Python), on
-    TensorFlow Keras' own loop in one graph. It learns the weights that N
+    TensorFlow with XLA (the default) a `tf.while_loop` over them in one XLA
+    program (Keras' own calls each step, compiled by XLA on its own, from a
+    loop in a graph; without XLA that loop stays). It learns the weights that N
     single steps learn, to float rounding, with less time per step where a
     step is short (small batches, a GPU). `compile()` chooses N
     (`steps_per_execution="auto"`, the default): 50 on JAX and TensorFlow, 1
@@ -159,8 +161,8 @@ class Sequential(_ReportsHebbianFigures, keras.Sequential):
     refused learning call (a batch holding NaN or Inf, or an update that
     would make a weight non-finite) stops `fit()` with the weights learned
     before it, as with one step per call: the steps after it in the same
-    call learn nothing. On JAX one call stacks at most 256 MiB of batches
-    (larger executions are scanned in parts).
+    call learn nothing. One call stacks at most 256 MiB of batches (larger
+    executions run in parts).
 
     On TensorFlow, `compile()` (with `jit_compile="auto"`, the default)
     compiles the step with XLA wherever Keras allows it, where Keras' own

@@ -176,20 +176,51 @@ def test_tensorflow_leaves_the_update_of_a_layer_without_jit_out_of_xla(proposal
     assert proposals_under_xla and not any(proposals_under_xla)
 
 
-def test_jax_runs_the_steps_of_one_execution_in_one_compiled_call():
+def test_the_steps_of_one_execution_run_in_one_compiled_call():
+    """JAX's scan, and TensorFlow's loop in one XLA program, replace Keras' own function."""
     if keras.backend.backend() == "torch":
         pytest.skip("Keras' PyTorch trainer takes steps_per_execution=1 only")
     model = models.Sequential([keras.Input((16,)), _dense_krotov()])
     model.compile(steps_per_execution=4)
     model.make_train_function()
     fused = backend.fused_train_function(model)
-    if keras.backend.backend() == "jax":
-        assert fused is not None
-        assert model.train_function.__qualname__ == fused.__qualname__
-    else:  # TensorFlow loops over the steps in one graph already
-        assert fused is None
+    assert fused is not None
+    assert model.train_function.__qualname__ == fused.__qualname__
     model.compile(steps_per_execution=1)
     assert backend.fused_train_function(model) is None
+    if keras.backend.backend() == "tensorflow":  # a graph without XLA: Keras' own loop
+        model.compile(steps_per_execution=4, jit_compile=False)
+        assert backend.fused_train_function(model) is None
+
+
+def test_tensorflow_loop_of_steps_leaves_the_native_weight_gradient_out_on_a_cpu(monkeypatch):
+    """Inside one XLA loop of steps, a convolution's update takes the shifts' method."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's native weight-gradient kernel")
+    import tensorflow as tf
+
+    from keras_hebbian.backend import tensorflow as tf_backend
+
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("on a CPU only")
+    chosen = []
+    choose = tf_backend.default_conv_method
+
+    def spy(strides, dilation_rate):
+        chosen.append((tf_backend._tracing_loop, choose(strides, dilation_rate)))
+        return chosen[-1][1]
+
+    monkeypatch.setattr(backend, "default_conv_method", spy)
+    make, shape = CASES["conv_softhebb"]
+    x = _data(shape)
+    fused, _ = _train(make, shape, x, steps=4, jit_compile=True)
+    assert (True, "shifts") in chosen  # the loop was traced, with the shifts
+    assert (True, "native") not in chosen
+    assert (False, "native") in chosen  # a step of its own keeps the native kernel
+    assert not tf_backend._tracing_loop
+    single, _ = _train(make, shape, x, steps=1, jit_compile=True)
+    for a, b in zip(single.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_callbacks_see_every_epoch_with_several_steps_per_call():
@@ -403,23 +434,29 @@ def test_a_callback_with_a_batch_hook_sees_every_batch_by_default():
         assert model.steps_per_execution == 4 and len(seen) == 25
 
 
-def test_jax_scans_an_execution_of_large_batches_in_parts(monkeypatch):
-    if keras.backend.backend() != "jax":
-        pytest.skip("the batches one jitted scan stacks")
-    import jax.numpy as jnp
+def test_an_execution_of_large_batches_runs_in_parts(monkeypatch):
+    """The batches stacked for one compiled loop hold at most `STACKED_BYTES`."""
+    if keras.backend.backend() == "torch":
+        pytest.skip("the batches one compiled loop stacks (JAX, TensorFlow)")
+    if keras.backend.backend() == "jax":
+        import jax.numpy as framework
 
-    from keras_hebbian.backend import jax as jax_backend
+        from keras_hebbian.backend import jax as backend_module
+    else:
+        import tensorflow as framework
+
+        from keras_hebbian.backend import tensorflow as backend_module
 
     stacked = []
-    stack = jnp.stack
+    stack = framework.stack
 
     def spy(arrays, *args, **kwargs):
-        if all(np.shape(batch) == (8, 16) for batch in arrays):  # batches, not a step's own
+        if all(tuple(np.shape(batch)) == (8, 16) for batch in arrays):  # batches
             stacked.append(len(arrays))
         return stack(arrays, *args, **kwargs)
 
-    monkeypatch.setattr(jnp, "stack", spy)
-    monkeypatch.setattr(jax_backend, "STACKED_BYTES", 3 * 8 * 16 * 4)  # three batches
+    monkeypatch.setattr(framework, "stack", spy)
+    monkeypatch.setattr(backend_module, "STACKED_BYTES", 3 * 8 * 16 * 4)  # three batches
     x = _data((16,))
     fused, _ = _train(_dense_krotov, (16,), x, steps=8)
     # 11 batches of 8 an epoch, the last of 5: an execution of 8 batches in parts of

@@ -25,7 +25,9 @@ at import (Keras fixes its backend when it is imported):
 - `compiled_update(update)`: a layer's weight update as the backend runs it
   inside a training step (TensorFlow: compiled by XLA where the step is not).
 - `fused_train_function(model, layers)`: `compile(steps_per_execution=N)`'s N steps
-  as one compiled program, where Keras' own trainer dispatches each step;
+  as one compiled program, where Keras' own trainer dispatches each step (JAX, and
+  TensorFlow under XLA); `execution_parts` (in `.common`) splits an execution's
+  batches into the parts one program stacks;
   `learning_call(layer)`: a layer tells the backend of each learning call it
   builds (JAX's scan counts them, to see a refused one);
   `automatic_steps_per_execution(model)`: the N that `compile()` of

@@ -2,6 +2,8 @@
 
 import math
 
+import keras
+import numpy as np
 from keras import ops
 
 
@@ -159,11 +161,43 @@ def learning_call(layer):
 def fused_train_function(model, layers=()):
     """A train function running `model.steps_per_execution` steps as one program, or `None`.
 
-    `layers`: the model's Hebbian layers. `None` where Keras' own already
-    does (TensorFlow: a `tf.while_loop` in one graph) or where nothing would
-    be gained.
+    `layers`: the model's Hebbian layers. `None` where nothing would be
+    gained (PyTorch runs each step eagerly).
     """
     return None
+
+
+#: The most bytes of batches that one compiled loop over an execution's steps
+#: stacks (`fused_train_function`); an execution of larger batches runs in parts.
+STACKED_BYTES = 256 * 2**20
+
+
+def _signature(data):
+    return [(tuple(leaf.shape), keras.backend.standardize_dtype(leaf.dtype))
+            for leaf in keras.tree.flatten(data)]
+
+
+def execution_parts(batches, steps, stacked_bytes):
+    """The parts in which a compiled loop runs the batches of one execution, in order.
+
+    Consecutive batches of one shape run together, at most `part` of them,
+    where `part` (at most `steps`) batches hold at most `stacked_bytes`; a
+    batch of another shape (an epoch's short last one) starts a part of its
+    own. Yields `(group, part)`: the batches, and the length of the loop that
+    runs them (a shorter group is padded to it, so that one program serves
+    every part of a shape). `part` is 1 where two batches would hold more.
+    """
+    size = sum(math.prod(shape) * np.dtype(dtype).itemsize
+               for shape, dtype in _signature(batches[0]))
+    part = max(1, min(steps, stacked_bytes // max(size, 1)))
+    start = 0
+    while start < len(batches):
+        end = start + 1
+        while (end < len(batches) and end - start < part
+               and _signature(batches[end]) == _signature(batches[start])):
+            end += 1
+        yield batches[start:end], part
+        start = end
 
 
 #: Steps per compiled call that `compile(steps_per_execution="auto")` chooses

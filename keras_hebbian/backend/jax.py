@@ -6,9 +6,11 @@ import keras
 
 from keras_hebbian.backend.common import (  # noqa: F401
     AUTOMATIC_STEPS,
+    STACKED_BYTES,
     compiled_update,
     conv_methods,
     default_jit_compile,
+    execution_parts,
     native_conv_correlation,
     new_report_flag,
     pad,
@@ -28,9 +30,6 @@ def column_updates():
     return True
 
 
-#: The most bytes of batches one scan stacks; an execution of larger batches
-#: is scanned in parts.
-STACKED_BYTES = 256 * 2**20
 
 
 def _scans(model):
@@ -138,9 +137,6 @@ def fused_train_function(model, layers=()):
     scan = jax.jit(scan, donate_argnums=0)
     one_step = jax.jit(model.train_step, donate_argnums=0)
 
-    def signature(data):
-        return [(leaf.shape, leaf.dtype) for leaf in jax.tree.leaves(data)]
-
     def train_function(state, iterator):
         batches = []
         for data in iterator:
@@ -149,24 +145,15 @@ def fused_train_function(model, layers=()):
                 break
         if not batches:
             raise StopIteration
-        size = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(batches[0]))
-        part = max(1, min(steps, STACKED_BYTES // max(size, 1)))
-        if part == 1:
-            for data in batches:
-                logs, state = one_step(state, data)
-            return logs, state
-        start = 0
-        while start < len(batches):
-            end = start + 1
-            while (end < len(batches) and end - start < part
-                   and signature(batches[end]) == signature(batches[start])):
-                end += 1
-            group = batches[start:end]
+        for group, part in execution_parts(batches, steps, STACKED_BYTES):
+            if part == 1:
+                for data in group:
+                    logs, state = one_step(state, data)
+                continue
             padded = group + [group[-1]] * (part - len(group))
             stacked = jax.tree.map(lambda *t: jnp.stack(t), *padded)
             valid = jnp.arange(part) < len(group)
             logs, state, stopped = scan(state, stacked, valid)
-            start = end
             stopped = int(stopped)
             if stopped >= 0:
                 jax.effects_barrier()  # the refusals' host callbacks have run

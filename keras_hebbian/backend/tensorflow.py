@@ -8,7 +8,9 @@ own (`compiled_update`). A few choices depend on whether XLA compiles the code
 being traced: XLA runs no host callback, so a refused update is recorded in a
 variable instead; competitive rules rank by groups instead of XLA's `top_k`,
 which sorts each row; columns are updated alone only under XLA, where a graph
-without it is faster with the dense update.
+without it is faster with the dense update. With several steps per call under
+XLA, the steps run as one `tf.while_loop` in one XLA program
+(`fused_train_function`), not Keras' loop of separately compiled steps.
 """
 
 import tensorflow as tf
@@ -17,8 +19,9 @@ from tensorflow.python.ops import control_flow_util
 
 from keras_hebbian.backend.common import (  # noqa: F401
     AUTOMATIC_STEPS,
+    STACKED_BYTES,
     assign_columns,
-    fused_train_function,
+    execution_parts,
     grouped_top_k_indices,
     learning_call,
     pad,
@@ -57,8 +60,8 @@ def top_k_indices(values, k):
 
 
 def automatic_steps_per_execution(model):
-    """`AUTOMATIC_STEPS`, run by Keras' own loop over the steps in one graph; 1 for an
-    eager model."""
+    """`AUTOMATIC_STEPS`, run as one XLA program (`fused_train_function`) or, without
+    XLA, by Keras' own loop over the steps in one graph; 1 for an eager model."""
     return 1 if model.run_eagerly else AUTOMATIC_STEPS
 
 
@@ -109,6 +112,105 @@ def is_traced(tensor):
     return not tf.executing_eagerly()
 
 
+def fused_train_function(model, layers=()):
+    """`steps_per_execution` training steps as one XLA program, for `model.fit()` with XLA.
+
+    Keras' TensorFlow trainer runs the steps of one execution in a
+    `tf.while_loop` of a graph that XLA does not compile, calling each step
+    compiled by XLA on its own: every step hands the variables to XLA and
+    takes them back (writing 200 columns of a 784 x 2000 variable took 0.73
+    ms a step so, against 0.19 ms inside one XLA loop, one-off). Here the
+    execution's batches are taken from the iterator, stacked, and run by one
+    `tf.while_loop` inside one XLA program: the same steps, in the same
+    order. One program serves
+    every execution of a batch shape: a shorter one (the end of an epoch) is
+    padded with copies of its last batch, which the loop never reaches; at
+    most `STACKED_BYTES` of batches are stacked at once (larger ones run in
+    parts), and batches that cannot be stacked (ragged or sparse) run step by
+    step.
+
+    A refused learning call is recorded in the layer's flag as in any XLA
+    step (`report_unless`), and a guarded layer learns nothing after it in
+    the loop (`refusal_pending`), so that `NonFiniteGuard` stops `fit()` with
+    the weights of that step, as with one step per call.
+
+    Returns `None` (Keras' own function stays) for `steps_per_execution=1`,
+    without XLA (`jit_compile=False`), for an eager model, or under a
+    `tf.distribute` strategy.
+    """
+    steps = model.steps_per_execution
+    if (steps <= 1 or model.run_eagerly or not model.jit_compile or _keras_leaves_xla_out()
+            or getattr(model, "_distribute_strategy", None) is not None):
+        return None
+
+    @tf.autograph.experimental.do_not_convert
+    def train_step(data):
+        return model.train_step(data)
+
+    one_step = tf.function(train_step, jit_compile=True, reduce_retracing=True)
+    loops = {}
+
+    def loop(stacked):
+        """The XLA program that runs the steps of `stacked` batches (one per shape)."""
+        specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape[1:], t.dtype), stacked)
+        key = str(specs)
+        if key not in loops:
+            # the structure and shapes of a step's logs, from a trace (nothing runs)
+            traced = tf.function(train_step).get_concrete_function(specs).structured_outputs
+            no_logs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), traced)
+
+            @tf.autograph.experimental.do_not_convert
+            def run(stacked, count):
+                def body(index, logs):
+                    return index + 1, train_step(tf.nest.map_structure(lambda t: t[index],
+                                                                       stacked))
+
+                logs = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), no_logs)
+                return tf.while_loop(lambda index, _: index < count, body,
+                                     (tf.constant(0), logs))[1]
+
+            loops[key] = tf.function(run, jit_compile=True)
+        return loops[key]
+
+    def train_function(iterator):
+        if not isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+            batches = [data for _, data in zip(range(steps), iterator)]
+        else:
+            batches = []
+            while len(batches) < steps:
+                optional = iterator.get_next_as_optional()
+                if not optional.has_value():
+                    break
+                batches.append(optional.get_value())
+        if not batches:
+            raise StopIteration
+        if not all(isinstance(leaf, tf.Tensor) for leaf in tf.nest.flatten(batches[0])):
+            for data in batches:  # ragged or sparse batches: step by step
+                logs = one_step(data)
+            return logs
+        for group, part in execution_parts(batches, steps, STACKED_BYTES):
+            if part == 1:
+                for data in group:
+                    logs = one_step(data)
+                continue
+            padded = group + [group[-1]] * (part - len(group))
+            stacked = tf.nest.map_structure(lambda *t: tf.stack(t), *padded)
+            logs = _run_traced_as_loop(loop(stacked), stacked, tf.constant(len(group)))
+        return logs
+
+    return train_function
+
+
+def _run_traced_as_loop(function, *args):
+    """`function(*args)`, traced (where it traces) as the loop of `fused_train_function`."""
+    global _tracing_loop
+    _tracing_loop = True
+    try:
+        return function(*args)
+    finally:
+        _tracing_loop = False
+
+
 def report_unless(condition, report):
     """Eagerly `report(eager=True)`; in a graph `report(eager=False)` by `tf.py_function`;
     under XLA, which runs no host callback, `report.code` into `report.flag` unless a code
@@ -147,9 +249,9 @@ def refusal_pending(flag):
     """In a compiled step: whether `flag` holds a refusal not read yet (`None` eagerly).
 
     A guarded layer learns nothing while one is pending, so that the steps
-    after a refused batch in one execution (`steps_per_execution` above 1,
-    Keras' loop in one graph) change nothing before `NonFiniteGuard` stops
-    `fit()`, as with one step per call.
+    after a refused batch in one execution (`steps_per_execution` above 1:
+    `fused_train_function`'s loop, or Keras' in a graph) change nothing
+    before `NonFiniteGuard` stops `fit()`, as with one step per call.
     """
     if tf.executing_eagerly():
         return None
@@ -180,8 +282,21 @@ def conv_methods(strides, dilation_rate):
     return tuple(methods)
 
 
+#: True while `fused_train_function` traces its loop of steps.
+_tracing_loop = False
+
+
 def default_conv_method(strides, dilation_rate):
-    """`"native"`, dilated or not; `"shifts"` where native cannot run the geometry."""
+    """`"native"`, dilated or not; `"shifts"` where native cannot run the geometry.
+
+    Also `"shifts"` on a CPU inside the loop of `fused_train_function`: there
+    XLA ran the native kernel (`Conv2DBackpropFilter`) 20-40x slower than in
+    a step of its own (the three SoftHebb blocks at an eighth of their width,
+    batch 64: 13-21 s an epoch against 0.5-0.6 s), as it runs JAX's
+    weight-gradient convolution inside a `lax.scan`.
+    """
+    if _tracing_loop and not tf.config.list_logical_devices("GPU"):
+        return "shifts"
     return "native" if "native" in conv_methods(strides, dilation_rate) else "shifts"
 
 
