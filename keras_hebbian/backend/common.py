@@ -183,9 +183,10 @@ def execution_parts(batches, steps, stacked_bytes):
     Consecutive batches of one shape run together, at most `part` of them,
     where `part` (at most `steps`) batches hold at most `stacked_bytes`; a
     batch of another shape (an epoch's short last one) starts a part of its
-    own. Yields `(group, part)`: the batches, and the length of the loop that
-    runs them (a shorter group is padded to it, so that one program serves
-    every part of a shape). `part` is 1 where two batches would hold more.
+    own. Yields `(group, padded)`: the batches, and the same padded with
+    copies of the last to the `part` batches the loop runs (so that one
+    program serves every part of a shape); `padded` holds one batch where two
+    would hold more than `stacked_bytes`.
     """
     size = sum(math.prod(shape) * np.dtype(dtype).itemsize
                for shape, dtype in _signature(batches[0]))
@@ -196,7 +197,8 @@ def execution_parts(batches, steps, stacked_bytes):
         while (end < len(batches) and end - start < part
                and _signature(batches[end]) == _signature(batches[start])):
             end += 1
-        yield batches[start:end], part
+        group = batches[start:end]
+        yield group, group + [group[-1]] * (part - len(group))
         start = end
 
 

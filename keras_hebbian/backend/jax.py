@@ -30,8 +30,6 @@ def column_updates():
     return True
 
 
-
-
 def _scans(model):
     """Whether `fused_train_function` can scan this compiled model's steps."""
     return (not model.run_eagerly and model.jit_compile
@@ -145,14 +143,12 @@ def fused_train_function(model, layers=()):
                 break
         if not batches:
             raise StopIteration
-        for group, part in execution_parts(batches, steps, STACKED_BYTES):
-            if part == 1:
-                for data in group:
-                    logs, state = one_step(state, data)
+        for group, padded in execution_parts(batches, steps, STACKED_BYTES):
+            if len(padded) == 1:
+                logs, state = one_step(state, group[0])
                 continue
-            padded = group + [group[-1]] * (part - len(group))
             stacked = jax.tree.map(lambda *t: jnp.stack(t), *padded)
-            valid = jnp.arange(part) < len(group)
+            valid = jnp.arange(len(padded)) < len(group)
             logs, state, stopped = scan(state, stacked, valid)
             stopped = int(stopped)
             if stopped >= 0:

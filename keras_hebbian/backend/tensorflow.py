@@ -122,12 +122,11 @@ def fused_train_function(model, layers=()):
     ms a step so, against 0.19 ms inside one XLA loop, one-off). Here the
     execution's batches are taken from the iterator, stacked, and run by one
     `tf.while_loop` inside one XLA program: the same steps, in the same
-    order. One program serves
-    every execution of a batch shape: a shorter one (the end of an epoch) is
-    padded with copies of its last batch, which the loop never reaches; at
-    most `STACKED_BYTES` of batches are stacked at once (larger ones run in
-    parts), and batches that cannot be stacked (ragged or sparse) run step by
-    step.
+    order. One program serves every execution of a batch shape: a shorter
+    one (the end of an epoch) is padded with copies of its last batch, which
+    the loop never reaches; at most `STACKED_BYTES` of batches are stacked at
+    once (larger ones run in parts), and batches that cannot be stacked
+    (ragged or sparse) run step by step.
 
     A refused learning call is recorded in the layer's flag as in any XLA
     step (`report_unless`), and a guarded layer learns nothing after it in
@@ -140,7 +139,7 @@ def fused_train_function(model, layers=()):
     """
     steps = model.steps_per_execution
     if (steps <= 1 or model.run_eagerly or not model.jit_compile or _keras_leaves_xla_out()
-            or getattr(model, "_distribute_strategy", None) is not None):
+            or model.distribute_strategy is not tf.distribute.get_strategy()):
         return None
 
     @tf.autograph.experimental.do_not_convert
@@ -188,12 +187,10 @@ def fused_train_function(model, layers=()):
             for data in batches:  # ragged or sparse batches: step by step
                 logs = one_step(data)
             return logs
-        for group, part in execution_parts(batches, steps, STACKED_BYTES):
-            if part == 1:
-                for data in group:
-                    logs = one_step(data)
+        for group, padded in execution_parts(batches, steps, STACKED_BYTES):
+            if len(padded) == 1:
+                logs = one_step(group[0])
                 continue
-            padded = group + [group[-1]] * (part - len(group))
             stacked = tf.nest.map_structure(lambda *t: tf.stack(t), *padded)
             logs = _run_traced_as_loop(loop(stacked), stacked, tf.constant(len(group)))
         return logs
