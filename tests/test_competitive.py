@@ -350,7 +350,7 @@ def test_take_columns_gathers_the_named_columns(by_columns):
     values = np.random.default_rng(1).normal(size=(7, 30)).astype("float32")
     variable = keras.Variable(values, trainable=False)
     if by_columns:
-        backend.store_by_columns(variable)
+        backend.store_by_units(variable)
     units = np.array([4, 0, 29, 4, 11])  # repeats allowed
     taken = _numpy(backend.take_columns(variable.value, keras.ops.convert_to_tensor(units)))
     np.testing.assert_array_equal(taken, values[:, units])
@@ -433,6 +433,21 @@ def test_softmax_matches_numpy_along_short_and_long_axes(shape, axis):
     reference = shifted / shifted.sum(axis=axis, keepdims=True)
     assert result.shape == values.shape
     np.testing.assert_allclose(result, reference, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_softmax_leaves_no_subnormal_number(axis):
+    """A CPU computes many times slower with subnormal operands; XLA flushes them, and
+    `backend.softmax` does on PyTorch (SoftHebb's signal at a low temperature)."""
+    from keras_hebbian import backend
+
+    values = np.tile(np.array([0.0, -100.0, -90.0, -50.0], "float32"), (20, 1))  # e^-100: subnormal
+    values = values if axis == -1 else values.T
+    result = _numpy(backend.softmax(_tensor(values), axis=axis))
+    tiny = np.finfo("float32").tiny
+    assert not np.any((result != 0) & (np.abs(result) < tiny))
+    first = result[0] if axis == -1 else result[:, 0]
+    np.testing.assert_allclose(first, [1.0, 0.0, 0.0, np.exp(-50.0)], rtol=1e-5, atol=0)
 
 
 @pytest.mark.parametrize("pad_width, mode", [

@@ -230,6 +230,28 @@ def test_conv_round_trip(tmp_path):
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_a_conv_kernel_is_stored_filter_by_filter_on_torch(tmp_path):
+    """PyTorch stores a convolution's filters unit by unit (its channels-last filters),
+    learning keeps that layout, and values and saving are unchanged."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("only PyTorch lets the library choose a variable's memory layout")
+    x = np.random.default_rng(4).random((16, 8, 8, 3)).astype("float32")
+    layer = HebbianConv2D(6, 3, rule="softhebb", connectivity="random", connectivity_prob=0.8,
+                          learning_rate=0.05, seed=2)
+    model = fit_unsupervised(layer, x, batch_size=8)
+    by_units = (3 * 3, 3, 1, 3 * 3 * 3)  # (kh, kw, in, units), units outermost in memory
+    assert int(layer.iterations.numpy()) == 2
+    for variable in (layer.kernel, layer.connectivity_mask):
+        assert variable.value.stride() == by_units
+    path = str(tmp_path / "conv.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.layers[-1].kernel.value.stride() == by_units
+    for a, b in zip(layer.weights, restored.layers[-1].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_triangle():
     u = np.array([[[[1.0, 2.0, 6.0]]]], "float32")  # mean 3
     np.testing.assert_allclose(keras.ops.convert_to_numpy(Triangle()(u)), [[[[0.0, 0.0, 3.0]]]])

@@ -10,8 +10,9 @@ at import (Keras fixes its backend when it is imported):
 - `assign_columns(variable, units, columns)` and `column_updates_pay(entries,
   units)`: writing a few columns of a kernel in place, and whether that beats
   a pass over the whole kernel in the step being built; `take_columns(value,
-  units)` reads them, and `store_by_columns(variable)` lays out a matrix for
-  it where the backend lets the library choose (PyTorch).
+  units)` reads them, and `store_by_units(variable)` lays out a kernel unit
+  by unit, for them and for a convolution's update, where the backend lets
+  the library choose (PyTorch).
 - `top_k_indices(values, k)`: the k largest responses of each sample, as
   competitive rules rank their units.
 - `segment_sum(data, segment_ids, num_segments)`: rows summed by segment, as
@@ -37,7 +38,8 @@ at import (Keras fixes its backend when it is imported):
 - `conv_methods`, `default_conv_method`, `native_conv_correlation`: the
   weight-gradient kernels of `keras_hebbian.layers.conv_correlation`.
 - `softmax(values, axis)` and `pad(values, pad_width, mode)`: `keras.ops`'
-  own, where a backend runs them slowly through Keras (PyTorch eagerly).
+  own, where a backend runs them slowly through Keras (PyTorch eagerly);
+  `softmax` leaves no subnormal number, on which a CPU computes slowly.
 
 The collectives of several devices are in `keras_hebbian.distribution`.
 """
@@ -64,7 +66,7 @@ automatic_steps_per_execution = _current.automatic_steps_per_execution
 compiled_update = _current.compiled_update
 default_jit_compile = _current.default_jit_compile
 assign_columns = _current.assign_columns
-store_by_columns = _current.store_by_columns
+store_by_units = _current.store_by_units
 take_columns = _current.take_columns
 is_traced = _current.is_traced
 report_unless = _current.report_unless
@@ -110,7 +112,7 @@ __all__ = [
     "segment_sum",
     "snapshot",
     "softmax",
-    "store_by_columns",
+    "store_by_units",
     "take_columns",
     "top_k_indices",
 ]

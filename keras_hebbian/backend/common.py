@@ -122,7 +122,11 @@ def _ranked(values, index, k, count):
 
 
 def softmax(values, axis=-1):
-    """`keras.ops.softmax` of float32 `values` along `axis`."""
+    """`keras.ops.softmax` of float32 `values` along `axis`.
+
+    On a CPU, XLA's programs (JAX, TensorFlow) flush results below float32's
+    smallest normal number to zero; PyTorch's `softmax` does that itself.
+    """
     return ops.softmax(values, axis=axis)
 
 
@@ -132,11 +136,13 @@ def pad(values, pad_width, mode="constant"):
     return ops.pad(values, pad_width, mode=mode)
 
 
-def store_by_columns(variable):
-    """Lay out a 2D variable's memory column by column, where that is the backend's choice.
+def store_by_units(variable):
+    """Lay out a variable's memory unit by unit, where that is the backend's choice.
 
-    Called once, when a layer creates a matrix whose columns a rule may
-    update alone. The values, saving and loading do not change.
+    The last axis is units: each unit's weights (a column of a dense kernel,
+    a filter of a convolution's) become one contiguous run of memory. Called
+    once, when a layer creates the variable. The values, saving and loading
+    do not change.
     """
 
 

@@ -29,7 +29,7 @@ from keras_hebbian.backend.common import (  # noqa: F401
     segment_sum,
     snapshot,
     softmax,
-    store_by_columns,
+    store_by_units,
     take_columns,
 )
 from keras_hebbian.backend.common import top_k_indices as _top_k_indices

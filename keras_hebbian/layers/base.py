@@ -188,11 +188,12 @@ class HebbianLayer(keras.layers.Layer):
         if getattr(self, "iterations", None) is None:
             self.iterations = self._add_state("iterations", (), "zeros", dtype="int32",
                                               aggregation="only_first_replica")
-        if rule.sparse_units_per_sample and constraint is None and len(shape) == 2:
-            # Its columns may be updated alone (see `_updates_columns`).
+        # Unit by unit: the columns of a dense kernel that a sparse rule may
+        # update alone (see `_updates_columns`), and a convolution's filters.
+        if len(shape) > 2 or (rule.sparse_units_per_sample and constraint is None):
             for matrix in (variable, mask_variable, effective):
                 if matrix is not None:
-                    backend.store_by_columns(matrix)
+                    backend.store_by_units(matrix)
         plastic = Plastic(variable, mask_variable, rule, learning_rate, constraint, state,
                           effective)
         self._plastics = getattr(self, "_plastics", []) + [plastic]

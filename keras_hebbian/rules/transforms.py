@@ -93,12 +93,22 @@ class Transform(Configurable):
 
 
 
+def _over_units(tensor):
+    """The axes of `tensor` but its last (units): reduced over, each unit's entries."""
+    return tuple(range(len(tensor.shape) - 1))
+
+
 def _unit_norms(kernel, order=2.0):
-    """The norm of each unit's weight vector (the kernel's last axis is units)."""
-    flat = ops.reshape(kernel, (-1, kernel.shape[-1]))
+    """The norm of each unit's weight vector (the kernel's last axis is units).
+
+    Reduced over the leading axes by name, not through a reshape to 2D,
+    which on PyTorch copies a kernel stored unit by unit
+    (`backend.store_by_units`).
+    """
+    axes = _over_units(kernel)
     if order == 2.0:
-        return ops.sqrt(ops.sum(ops.square(flat), axis=0))
-    return ops.power(ops.sum(ops.power(ops.abs(flat), order), axis=0), 1.0 / order)
+        return ops.sqrt(ops.sum(ops.square(kernel), axis=axes))
+    return ops.power(ops.sum(ops.power(ops.abs(kernel), order), axis=axes), 1.0 / order)
 
 
 @keras.saving.register_keras_serializable(package="keras_hebbian")
@@ -133,8 +143,7 @@ class ScaleByMax(Transform):
 
     def __call__(self, delta, kernel):
         if self.per_unit:
-            flat = ops.reshape(delta, (-1, delta.shape[-1]))
-            return delta / _at_least_epsilon(ops.max(ops.abs(flat), axis=0))
+            return delta / _at_least_epsilon(ops.max(ops.abs(delta), axis=_over_units(delta)))
         # Reduced over every axis by name: PyTorch's whole-tensor `max` first copies
         # a strided tensor (the columns of a few units are one) to contiguous memory.
         largest = ops.max(ops.abs(delta), axis=tuple(range(len(delta.shape))))
