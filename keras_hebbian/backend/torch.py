@@ -61,9 +61,10 @@ def store_by_units(variable):
     weight gradient of inputs in Keras' channels-last layout comes out in
     the same order, so the update's passes over the kernel run through both
     in memory order. Stored by rows, each of those passes read one of them
-    3456 floats apart (a block of 1536 filters of 3 x 3 x 384: 10-35 ms a
-    pass against a few). Assigns (`copy_`) keep the layout; values, saving
-    and loading do not change.
+    3456 floats apart (a block of 1536 filters of 3 x 3 x 384: a subtraction
+    of the two took 4-7 ms against 1.5 ms, and Keras' copy of the filters 18
+    ms a call). Assigns (`copy_`) keep the layout; values, saving and loading
+    do not change.
     """
     value = variable.value
     if value.dim() >= 2 and value.device.type != "meta":
