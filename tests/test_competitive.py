@@ -436,18 +436,22 @@ def test_softmax_matches_numpy_along_short_and_long_axes(shape, axis):
 
 
 @pytest.mark.parametrize("axis", [0, -1])
-def test_softmax_leaves_no_subnormal_number(axis):
+@pytest.mark.parametrize("length", [4, 20])  # a short axis and a long one (`SHORT_SOFTMAX_AXIS`)
+def test_softmax_leaves_no_subnormal_number(axis, length):
     """A CPU computes many times slower with subnormal operands; XLA flushes them, and
     `backend.softmax` does on PyTorch (SoftHebb's signal at a low temperature)."""
     from keras_hebbian import backend
 
-    values = np.tile(np.array([0.0, -100.0, -90.0, -50.0], "float32"), (20, 1))  # e^-100: subnormal
+    row = np.full(length, -95.0, "float32")
+    row[:4] = [0.0, -100.0, -90.0, -50.0]  # e^-100, e^-95 and e^-90 are subnormal
+    values = np.tile(row, (20, 1))
     values = values if axis == -1 else values.T
     result = _numpy(backend.softmax(_tensor(values), axis=axis))
     tiny = np.finfo("float32").tiny
     assert not np.any((result != 0) & (np.abs(result) < tiny))
     first = result[0] if axis == -1 else result[:, 0]
-    np.testing.assert_allclose(first, [1.0, 0.0, 0.0, np.exp(-50.0)], rtol=1e-5, atol=0)
+    np.testing.assert_allclose(first[:4], [1.0, 0.0, 0.0, np.exp(-50.0)], rtol=1e-5, atol=0)
+    assert np.all(first[4:] == 0.0)
 
 
 @pytest.mark.parametrize("pad_width, mode", [
