@@ -143,12 +143,21 @@ def default_conv_method(strides, dilation_rate):
 
 
 def native_conv_correlation(inputs, signal, kernel_size, strides, dilation_rate):
-    """PyTorch's `convolution_backward`, the kernel a `Conv2D` training step runs."""
+    """PyTorch's `convolution_backward`, the kernel a `Conv2D` training step runs.
+
+    The weight it is given is never read: its shape and memory format set the
+    gradient's. Channels-last, as inputs in Keras' layout are, the gradient
+    comes out filter by filter, as `store_by_units` keeps the kernel, in one
+    copy out of oneDNN's own layout; given a weight of any other format, the
+    CPU's kernel makes a second copy of it (block 3 of the published SoftHebb
+    network: 21 MB).
+    """
     channels, units = inputs.shape[-1], signal.shape[-1]
     x = inputs.permute(0, 3, 1, 2)
     y = signal.permute(0, 3, 1, 2)
-    # Only the weight's shape matters to the kernel; an expanded zero costs nothing.
-    weight = x.new_zeros(()).expand(units, channels, kernel_size[0], kernel_size[1])
+    # uninitialized and never written: no pass over its memory
+    weight = torch.empty((units, channels, kernel_size[0], kernel_size[1]), dtype=x.dtype,
+                         device=x.device, memory_format=torch.channels_last)
     _, grad_weight, _ = torch.ops.aten.convolution_backward(
         y, x, weight, None, list(strides), [0, 0], list(dilation_rate), False, [0, 0], 1,
         [False, True, False],
