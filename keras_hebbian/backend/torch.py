@@ -148,8 +148,8 @@ def native_conv_correlation(inputs, signal, kernel_size, strides, dilation_rate)
     The weight it is given is never read: its shape and memory format set the
     gradient's. Channels-last, as inputs in Keras' layout are, the gradient
     comes out filter by filter, as `store_by_units` keeps the kernel, in one
-    copy out of oneDNN's own layout; given a weight of any other format, the
-    CPU's kernel makes a second copy of it (block 3 of the published SoftHebb
+    copy out of oneDNN's own layout; given an expanded zero (no format), the
+    CPU's kernel made a second copy of it (block 3 of the published SoftHebb
     network: 21 MB).
     """
     channels, units = inputs.shape[-1], signal.shape[-1]
